@@ -1,0 +1,50 @@
+"""symfisher: derive, generate and verify the information geometry of policy families.
+
+The public API is loaded lazily so that ``import symfisher`` stays cheap (it
+imports neither SymPy nor JAX until a name that needs them is used).
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+__version__ = "0.1.0"
+
+#: Public name -> module that defines it.
+_EXPORTS: dict[str, str] = {
+    "families": "symfisher.families.catalog",
+    "family": "symfisher.families.catalog",
+    "Family": "symfisher.families.family",
+    "ExpFamily": "symfisher.families.family",
+    "Cumulants": "symfisher.families.family",
+    "Latent": "symfisher.families.family",
+    "define_family": "symfisher.families.define",
+    "reparameterize": "symfisher.families.define",
+    "derive": "symfisher.derive.derivation",
+    "Derivation": "symfisher.derive.derivation",
+    "NumericFisher": "symfisher.derive.derivation",
+    "parse_expr": "symfisher.parse",
+    "SymfisherError": "symfisher.errors",
+    "ParseError": "symfisher.errors",
+    "DomainError": "symfisher.errors",
+    "FamilyError": "symfisher.errors",
+    "DerivationError": "symfisher.errors",
+    "SymbolicTimeout": "symfisher.errors",
+}
+
+__all__ = [*sorted(_EXPORTS), "__version__"]
+
+
+def __getattr__(name: str) -> Any:
+    try:
+        module = _EXPORTS[name]
+    except KeyError:
+        raise AttributeError(f"module 'symfisher' has no attribute {name!r}") from None
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return __all__

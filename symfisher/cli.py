@@ -1,0 +1,112 @@
+"""The ``symfisher`` command line.
+
+Exit codes: 0 success; 1 a finding (routes that differ, a failed check);
+2 bad usage (unknown family, bad size keyword).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from symfisher.errors import SymfisherError
+
+
+def _sizes(items: Sequence[str]) -> dict[str, int]:
+    out = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not value.strip().isdigit():
+            raise SymfisherError(f"--size expects KEY=INTEGER (e.g. K=5), got {item!r}")
+        out[key.strip()] = int(value)
+    return out
+
+
+def _cmd_list(args: argparse.Namespace) -> int:
+    from rich.console import Console
+    from rich.table import Table
+
+    from symfisher.families.catalog import families, family, size_keywords
+
+    t = Table(title="symfisher catalog")
+    for col in ("family", "parameters", "sizes", "description"):
+        t.add_column(col)
+    for name in families():
+        f = family(name)
+        sizes = ", ".join(f"{k}={v}" for k, v in size_keywords(name).items())
+        t.add_row(name, ", ".join(f.param_names), sizes, f.description)
+    Console().print(t)
+    return 0
+
+
+def _cmd_derive(args: argparse.Namespace) -> int:
+    from rich.console import Console
+    from rich.progress import Progress
+
+    from symfisher import report
+    from symfisher.derive.derivation import derive
+    from symfisher.families.catalog import families, family
+
+    console = Console(width=None if sys.stdout.isatty() else 200)
+    if args.all == bool(args.names):
+        raise SymfisherError("give family names or --all (not both, not neither)")
+    names = families() if args.all else args.names
+    sizes = _sizes(args.size)
+    fams = [family(n, **sizes) if sizes else family(n) for n in names]
+    out = []
+    with Progress(console=Console(stderr=True), transient=True) as progress:
+        task = progress.add_task("deriving", total=len(fams))
+        for f in fams:
+            progress.update(task, description=f"deriving {f.name}")
+            out.append(derive(f, use_cache=not args.no_cache))
+            progress.advance(task)
+    if args.json:
+        print(report.to_json(out))
+    elif args.latex:
+        print("\n\n".join(report.to_latex(d) for d in out))
+    else:
+        console.print(report.table(out))
+        total = sum(d.seconds for d in out if not d.from_cache)
+        console.print(f"derived {len(out)} families; {total:.1f} s of fresh derivation")
+    differs = [d.family.name for d in out if "differs" in d.agreement.values() and d.regular]
+    if differs:
+        print(f"routes differ for: {', '.join(differs)}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser (exposed for documentation and tests)."""
+    p = argparse.ArgumentParser(
+        prog="symfisher",
+        description="Derive, generate and verify the information geometry of "
+        "parametric policy families.",
+    )
+    sub = p.add_subparsers(dest="command", required=True)
+    sub.add_parser("list", help="the built-in catalog").set_defaults(fn=_cmd_list)
+    d = sub.add_parser("derive", help="derive score, Fisher (three routes), KL")
+    d.add_argument("names", nargs="*", metavar="NAME")
+    d.add_argument("--all", action="store_true", help="every catalog family")
+    fmt = d.add_mutually_exclusive_group()
+    fmt.add_argument("--latex", action="store_true", help="print LaTeX")
+    fmt.add_argument("--json", action="store_true", help="print JSON")
+    d.add_argument("--size", action="append", default=[], metavar="KEY=N",
+                   help="size keyword of size-generic families, e.g. K=5")
+    d.add_argument("--no-cache", action="store_true", help="ignore the on-disk cache")
+    d.set_defaults(fn=_cmd_derive)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``symfisher`` command."""
+    args = build_parser().parse_args(argv)
+    try:
+        return args.fn(args)
+    except SymfisherError as e:
+        print(f"symfisher: error: {e}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

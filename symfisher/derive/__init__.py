@@ -1,0 +1,1 @@
+"""Symbolic derivation: score, Hessian, Fisher by three routes, KL (pure SymPy)."""

@@ -1,0 +1,309 @@
+r"""Closed-form expectations :math:`\mathbb E_\theta[f(x)]`, with provenance.
+
+Strategies, in order:
+
+1. exact sum over a finite support, :math:`\sum_x p_\theta(x) f(x)`;
+2. exponential-family moments: :math:`f` is a polynomial in the statistics
+   :math:`T_j`, and
+
+   .. math:: \mathbb E\Big[\prod_j T_j^{\alpha_j}\Big] = e^{-A}\,\partial^\alpha e^{A}
+      \Big|_{\eta(\theta)},\quad Q_{\alpha + e_j} = \partial_j Q_\alpha + (\partial_j A)\,Q_\alpha;
+
+3. symbolic integration (or summation) over the support, under a time limit,
+   after a declared change of variable :math:`x = g(u)` when the family has one;
+   every integral is checked numerically at a random point before it is trusted;
+4. otherwise *unresolved*.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Sequence
+from dataclasses import dataclass
+from itertools import product
+
+import mpmath
+import sympy as sp
+
+from symfisher.errors import SymbolicTimeout
+from symfisher.families.family import Family, finite_values
+from symfisher.timelimit import run_limited
+
+FINITE = "exact sum over the finite support"
+EXPFAM = "exponential-family moments (E[T^a] = e^-A d^a e^A)"
+CUMULANT = "moments from the declared cumulant function K(t)"
+INTEGRAL = "symbolic integration over the support"
+SUMMATION = "symbolic summation over the support"
+LATENT = "symbolic integration after a change of variable x = g(u)"
+UNRESOLVED = "unresolved"
+
+
+@dataclass(frozen=True)
+class Expectations:
+    """Values of several expectations, found by one method.
+
+    Attributes:
+      values: closed forms in the order asked, or ``None`` when unresolved.
+      method: one of the module's method strings.
+      detail: why a method failed or what it assumed.
+    """
+
+    values: tuple[sp.Expr, ...] | None
+    method: str
+    detail: str = ""
+
+
+def expect(family: Family, exprs: Sequence[sp.Expr], seconds: float = 20.0) -> Expectations:
+    r"""Closed forms of :math:`\mathbb E_\theta[f_k(x)]` for every ``f_k`` in ``exprs``.
+
+    Args:
+      family: the distribution of :math:`x`.
+      exprs: functions of the family's variables and parameters.
+      seconds: total time allowed to the symbolic integration strategy.
+    """
+    exprs = [sp.sympify(e) for e in exprs]
+    notes: list[str] = []
+    if family.is_finite:
+        return Expectations(tuple(_finite_sum(family, f) for f in exprs), FINITE)
+    has_moments = family.expfam is not None or family.cumulants is not None
+    if has_moments and not family.support_depends_on_params:
+        try:
+            method = CUMULANT if family.cumulants is not None else EXPFAM
+            return Expectations(tuple(_expfam_moments(family, exprs)), method)
+        except _NotPolynomial as e:
+            notes.append(f"exponential-family moments: {e}")
+    try:
+        values = run_limited(lambda: _integrate_all(family, exprs), seconds)
+    except SymbolicTimeout:
+        notes.append(f"integration: no closed form within {seconds:g} s")
+    except _Unresolved as e:
+        notes.append(f"integration: {e}")
+    except Exception as e:  # noqa: BLE001 - SymPy's own failures mean "no closed form"
+        notes.append(f"integration: SymPy failed ({type(e).__name__}: {e})")
+    else:
+        method = INTEGRAL
+        if family.is_discrete:
+            method = SUMMATION
+        elif _substitution(family) is not None:
+            method = LATENT
+        return Expectations(tuple(values), method, "; ".join(notes))
+    return Expectations(None, UNRESOLVED, "; ".join(notes))
+
+
+# -- finite support ------------------------------------------------------------
+def _finite_sum(family: Family, f: sp.Expr) -> sp.Expr:
+    grids = [finite_values(s) for s in family.supports]
+    total = sp.Integer(0)
+    for values in product(*grids):
+        sub = dict(zip(family.variables, values, strict=True))
+        logp = family.log_density.subs(sub)
+        total += sp.exp(logp) * f.subs(sub)
+    return total
+
+
+# -- exponential family --------------------------------------------------------
+class _NotPolynomial(Exception):
+    pass
+
+
+class _Unresolved(Exception):
+    pass
+
+
+def _moment_source(family: Family) -> tuple[list, list, sp.Expr, dict]:
+    """``(atoms, t, K, at)``: cumulant function ``K`` in ``t``, evaluated by ``at``."""
+    if family.cumulants is not None:
+        c = family.cumulants
+        return list(c.atoms), list(c.t), c.K, dict.fromkeys(c.t, 0)
+    ef = family.expfam
+    assert ef is not None
+    idx = ef.atom_indices
+    return (
+        [ef.T[i] for i in idx],
+        [ef.nat[i] for i in idx],
+        ef.A,
+        dict(zip(ef.nat, ef.eta, strict=True)),
+    )
+
+
+def _expfam_moments(family: Family, exprs: Sequence[sp.Expr]) -> list[sp.Expr]:
+    atoms, t, K, at = _moment_source(family)
+    variables = set(family.variables)
+    Q: dict[tuple[int, ...], sp.Expr] = {(0,) * len(atoms): sp.Integer(1)}
+    dK = {n: sp.diff(K, n) for n in t}
+
+    def moment(alpha: tuple[int, ...]) -> sp.Expr:
+        if alpha in Q:
+            return Q[alpha]
+        j = next(i for i, a in enumerate(alpha) if a)
+        prev = tuple(a - (i == j) for i, a in enumerate(alpha))
+        q = moment(prev)
+        n = t[j]
+        Q[alpha] = sp.expand(sp.diff(q, n) + dK[n] * q)
+        return Q[alpha]
+
+    out = []
+    for f in exprs:
+        g = _polynomial_form(f)
+        try:
+            poly = sp.Poly(g, *atoms)
+        except sp.PolynomialError as e:
+            raise _NotPolynomial(f"{f} is not a polynomial in {atoms}") from e
+        total = sp.Integer(0)
+        for alpha, coeff in poly.terms():
+            if coeff.free_symbols & variables:
+                raise _NotPolynomial(f"{f} is not a polynomial in {atoms}")
+            total += coeff * moment(alpha)
+        out.append(_at_natural(total, at))
+    return out
+
+
+def _polynomial_form(f: sp.Expr) -> sp.Expr:
+    g = f
+    if g.has(sp.sin, sp.cos):
+        g = sp.expand_trig(g)
+    return sp.expand(sp.expand_log(g))
+
+
+def _at_natural(expr: sp.Expr, at_eta: dict[sp.Symbol, sp.Expr]) -> sp.Expr:
+    out = expr.subs(at_eta)
+    if out.has(sp.sin, sp.cos):
+        # sqrt(k^2 cos^2 + k^2 sin^2) -> k, as in the von Mises family.
+        out = out.replace(
+            lambda e: e.is_Pow and e.exp == sp.Rational(1, 2),
+            lambda e: sp.sqrt(sp.trigsimp(sp.factor(e.base))),
+        )
+    return out
+
+
+# -- integration -----------------------------------------------------------------
+def _integrate_all(family: Family, exprs: Sequence[sp.Expr]) -> list[sp.Expr]:
+    sub = _substitution(family)
+    if sub is not None:
+        u, g, support = sub
+        return [
+            _checked(family, f, _substituted_integral(family, f, u, g, support))
+            for f in exprs
+        ]
+    density = _density(family.log_density)
+    return [_checked(family, f, _integrate(family, density * f)) for f in exprs]
+
+
+def _density(logp: sp.Expr) -> sp.Expr:
+    return sp.powsimp(sp.exp(sp.expand(logp)))
+
+
+def _integrate(family: Family, integrand: sp.Expr) -> sp.Expr:
+    out = integrand
+    for v, s in zip(family.variables, family.supports, strict=True):
+        if family.is_discrete:
+            lo, hi = s.inf, s.sup
+            out = sp.summation(out, (v, lo, hi))
+        else:
+            out = sp.integrate(out, (v, s.inf, s.sup), conds="none")
+    return _evaluated(out)
+
+
+def _substitution(family: Family) -> tuple[sp.Symbol, sp.Expr, sp.Set] | None:
+    r"""A change of variable :math:`x = g(u)` that makes the integrals easier.
+
+    The family's declared latent variable, else a location–scale
+    standardisation :math:`x = \mu + \sigma y` whenever
+    :math:`\log p(\mu + \sigma y) + \log\sigma` is free of the parameters.
+    """
+    if family.latent is not None:
+        lat = family.latent
+        return lat.u, lat.g, lat.support
+    if len(family.variables) != 1 or family.is_discrete:
+        return None
+    if family.support_depends_on_params:
+        return None
+    (x,) = family.variables
+    support = family.supports[0]
+    y = sp.Dummy("y", real=True)
+    reals = support == sp.Interval(-sp.oo, sp.oo)
+    locs = [p for p in family.params if p.is_real and not p.is_positive] if reals else []
+    scales = [p for p in family.params if p.is_positive]
+    candidates = [(m, s) for m in [*locs, None] for s in [*scales, None]]
+    for loc, scale in candidates:
+        if loc is None and scale is None:
+            continue
+        if loc is None and support != sp.Interval.open(0, sp.oo) and not reals:
+            continue
+        g = (loc if loc is not None else 0) + (scale if scale is not None else 1) * y
+        logp = family.log_density.subs(x, g) + (sp.log(scale) if scale else 0)
+        std = sp.expand(sp.expand_log(logp, force=True))
+        used = {q for q in (loc, scale) if q is not None}
+        if not (std.free_symbols & used):
+            return y, g, (support if loc is None else sp.Interval(-sp.oo, sp.oo))
+    return None
+
+
+def _substituted_integral(
+    family: Family, f: sp.Expr, u: sp.Symbol, g: sp.Expr, support: sp.Set
+) -> sp.Expr:
+    (x,) = family.variables
+    inverse = _inverse_rules(u)
+    logp_u = family.log_density.subs(x, g) + sp.log(sp.diff(g, u))
+    logp_u = sp.expand(sp.expand_log(sp.simplify(logp_u.replace(*inverse)), force=True))
+    f_u = sp.expand(f.subs(x, g).replace(*inverse))
+    dens = _density(logp_u)
+    lo, hi = support.inf, support.sup
+    out = sp.Add(
+        *[
+            sp.integrate(sp.factor(dens * term), (u, lo, hi), conds="none")
+            for term in sp.Add.make_args(f_u)
+        ]
+    )
+    return _evaluated(out)
+
+
+def _evaluated(out: sp.Expr) -> sp.Expr:
+    if out.has(sp.meijerg, sp.hyper):
+        out = sp.hyperexpand(out)
+    if out.has(sp.Integral, sp.Sum, sp.meijerg, sp.hyper) or out.has(sp.nan, sp.zoo):
+        raise _Unresolved("SymPy left an unevaluated integral or special function")
+    return out
+
+
+def _inverse_rules(u: sp.Symbol) -> tuple:
+    """``atanh(tanh(w)) -> w`` and friends, for real ``w``."""
+    pairs = {sp.atanh: sp.tanh, sp.asinh: sp.sinh, sp.atan: sp.tan}
+
+    def match(e: sp.Expr) -> bool:
+        return (
+            isinstance(e, tuple(pairs))
+            and isinstance(e.args[0], pairs[type(e)])
+            and e.args[0].args[0].is_real
+        )
+
+    return match, lambda e: e.args[0].args[0]
+
+
+def _checked(family: Family, f: sp.Expr, value: sp.Expr) -> sp.Expr:
+    """Trust a symbolic integral only after a numeric check at a random point."""
+    if value.has(sp.I):
+        raise _Unresolved("integration returned a complex value for a real quantity")
+    from symfisher.derive.numeric import expectation_numeric, random_point
+
+    rng = random.Random(family.definition_hash() + sp.srepr(f))
+    point = random_point(family, rng)
+    extra = f.free_symbols - set(family.params) - set(family.variables)
+    if extra:  # primed parameters of a KL: a second random point
+        other = random_point(family, rng)
+        for q in extra:
+            p = family.unprimed(q)
+            if p is None:
+                raise _Unresolved(f"cannot check an expectation involving {q}")
+            point[q] = other[p]
+    sub = {p: sp.Float(v, 30) for p, v in point.items()}
+    got = sp.N(value.subs(sub), 30)
+    want, err = expectation_numeric(family, f, point)
+    if not got.is_number or not got.is_real:
+        raise _Unresolved(f"integral did not evaluate to a real number: {got}")
+    scale = max(abs(want), mpmath.mpf(1))
+    if abs(mpmath.mpf(str(got)) - want) > mpmath.mpf("1e-12") * scale + 10 * err:
+        raise _Unresolved(
+            f"symbolic integral failed its numeric check ({got} vs {want})"
+        )
+    return value

@@ -1,0 +1,1 @@
+"""Families as data: the catalog, user-defined families, reparameterisation."""

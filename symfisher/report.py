@@ -1,0 +1,111 @@
+"""Derivation reports: a terminal table (rich), JSON and LaTeX."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any
+
+import sympy as sp
+
+from symfisher.derive.derivation import ROUTES, Derivation
+
+SHORT = {
+    "exact sum over the finite support": "finite sum",
+    "exponential-family moments (E[T^a] = e^-A d^a e^A)": "exp-family",
+    "moments from the declared cumulant function K(t)": "cumulants",
+    "symbolic integration over the support": "integral",
+    "symbolic summation over the support": "sum",
+    "symbolic integration after a change of variable x = g(u)": "integral (subst.)",
+    "exponential-family Bregman divergence of A": "Bregman",
+    "unresolved": "unresolved",
+}
+
+
+def short_method(method: str) -> str:
+    """A few words for a provenance string."""
+    if method.startswith("Hessian of the closed-form KL ("):
+        inner = method[len("Hessian of the closed-form KL (") : -1]
+        return f"KL: {SHORT.get(inner, inner)}"
+    return SHORT.get(method, method)
+
+
+LETTER = {"proved": "P", "tested": "T", "unresolved": "U", "differs": "D"}
+
+
+def agreement_cell(d: Derivation) -> str:
+    """Pairwise agreement of routes 1-2, 1-3, 2-3 as letters, e.g. ``P P T``."""
+    return " ".join(LETTER.get(s, "?") for s in d.agreement.values())
+
+
+def routes_cell(d: Derivation) -> str:
+    """How each route was obtained, e.g. ``1 exp-family | 2 exp-family | 3 KL: Bregman``."""
+    return " | ".join(
+        f"{i + 1} "
+        + (short_method(d.provenance[r][0]) if d.routes[r] is not None else "unresolved")
+        for i, r in enumerate(ROUTES)
+    )
+
+
+def fisher_cell(d: Derivation, width: int = 70) -> str:
+    """The Fisher closed form, shortened for a table cell."""
+    if not d.regular:
+        return "non-regular: no Fisher matrix"
+    if d.fisher is None:
+        return "no closed form (fisher_at: numeric)"
+    text = sp.sstr(d.fisher.tolist())
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def table(derivations: Sequence[Derivation]) -> Any:
+    """A rich Table: family, parameters, Fisher, routes, agreement, time."""
+    from rich.table import Table
+    from rich.text import Text
+
+    t = Table(
+        title="symfisher: the catalog derived",
+        caption="routes: 1 score covariance, 2 -E[Hessian], 3 Hessian of KL; "
+        "agreement of 1-2, 1-3, 2-3: P proved, T tested (50 digits), "
+        "U unresolved, D differs",
+    )
+    for col in ("family", "params", "Fisher", "routes", "agree", r"E\[s]=0", "time"):
+        t.add_column(col, no_wrap=col in ("family", "agree", "time"))
+    for d in derivations:
+        t.add_row(
+            Text(d.family.name),
+            Text(", ".join(d.family.param_names)),
+            Text(fisher_cell(d)),
+            Text(routes_cell(d)),
+            Text(agreement_cell(d)),
+            Text(d.mean_score_status),
+            Text(f"{d.seconds:.2f}s" + (" (cache)" if d.from_cache else "")),
+        )
+    return t
+
+
+def to_json(derivations: Sequence[Derivation]) -> str:
+    """JSON report (schema ``symfisher.derive/1``)."""
+    return json.dumps(
+        {"schema": "symfisher.derive/1", "families": [d.summary() for d in derivations]},
+        indent=2,
+    )
+
+
+def to_latex(d: Derivation) -> str:
+    """LaTeX of the score, the Fisher matrix (or each route) and the KL."""
+    lines = [f"% {d.family.name}: parameters {', '.join(d.family.param_names)}"]
+    lines.append(r"\log p_\theta(x) = " + sp.latex(d.family.log_density))
+    lines.append(r"s(\theta; x) = " + sp.latex(d.score))
+    if d.fisher is not None:
+        lines.append(r"F(\theta) = " + sp.latex(d.fisher))
+    for r in ROUTES:
+        m = d.routes[r]
+        lines.append(
+            rf"% route {r}: {d.provenance[r][0]}"
+            + ("" if m is None else "\n" + rf"F_{{\mathrm{{{r}}}}} = " + sp.latex(m))
+        )
+    if d.kl is not None:
+        lines.append(r"\mathrm{KL}(p_\theta \| p_{\theta'}) = " + sp.latex(d.kl))
+    if d.regularity:
+        lines.append(f"% {d.regularity}")
+    return "\n".join(lines)
