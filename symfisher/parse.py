@@ -5,12 +5,13 @@ and that tree is walked here, node by node; nothing is ever evaluated, executed
 or handed to ``sympify``. Only arithmetic, numbers, declared symbols, a few
 constants and the functions in :data:`ALLOWED_FUNCTIONS` are accepted.
 
-Every stage is bounded so that no input makes parsing hang: the text length,
-the nesting depth, the size of literals, numeric powers, the numeric arguments
-of combinatorial and special functions, and the size of every exact or
-approximate number built on the way. These limits are heuristics chosen to
-keep SymPy's eager evaluation cheap; they are not a proof, so a service that
-parses hostile text should still run the parser under a timeout.
+SymPy evaluates eagerly (``9**9**9`` is computed, ``floor(exp(10**8))`` asks for
+tens of millions of digits), so every stage is bounded: the text length, the
+nesting depth, literal sizes, exponents, polynomial degree, the numeric
+arguments of special functions, how deeply functions of constants nest, and the
+size of every number built on the way. The limits are heuristics that keep
+SymPy's work small for all inputs we know of, not a proof; a service parsing
+hostile text should still run the parser under a timeout.
 """
 
 from __future__ import annotations
@@ -23,9 +24,11 @@ import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from types import MappingProxyType
+from typing import Any, NamedTuple
 
 import mpmath
 import sympy
+from mpmath.libmp import NoConvergence
 
 from symfisher.errors import ParseError
 
@@ -34,30 +37,49 @@ __all__ = ["ALLOWED_CONSTANTS", "ALLOWED_FUNCTIONS", "parse_expr"]
 MAX_TEXT_LENGTH = 10_000
 """Longest accepted text, in characters."""
 MAX_DEPTH = 100
-"""Deepest accepted nesting of brackets and of expression nodes."""
+"""Deepest accepted nesting of brackets, and of operators and calls."""
 MAX_LITERAL_DIGITS = 100
 """Most significant digits in a numeric literal."""
-MAX_LITERAL_EXPONENT = 1_000
+MAX_LITERAL_EXPONENT = 300
 """Largest decimal exponent (in absolute value) of a float literal."""
 MAX_EXPONENT = 1_000
-"""Largest numeric exponent (in absolute value) of a power."""
-MAX_NUMBER_BITS = 10_000
+"""Largest number (in absolute value) inside an exponent."""
+MAX_EXPONENT_DENOMINATOR = 1_000
+"""Largest denominator of a fraction inside an exponent."""
+MAX_DEGREE = 50
+"""Largest polynomial degree, counting symbols, ``pi`` and function values."""
+MAX_NUMBER_BITS = 2_048
 """Largest exact number (numerator or denominator) built while parsing, in bits."""
-MAX_MAGNITUDE_BITS = 20_000
-"""Numeric values must lie in ``[2**-N, 2**N]`` in absolute value (or be zero)."""
+MAX_MAGNITUDE_BITS = 1_024
+"""Non-rational constants must lie within ``2**±N`` in absolute value (or be 0)."""
+MAX_EXP_ARGUMENT = 1_000
+"""Largest constant part (in absolute value) of the argument of exp-like functions."""
+MAX_NUMERIC_NESTING = 2
+"""Deepest nesting of functions applied to constants, as in ``log(log(2))``."""
 MAX_SPECIAL_ARGUMENT = 1_000
 """Largest numeric argument of gamma-like functions."""
 MAX_BINOMIAL_ARGUMENT = 10_000
 """Largest integer argument of ``binomial``."""
 MAX_BESSEL_ARGUMENT = 200
 """Largest numeric order or argument of the Bessel functions."""
+MAX_ROUNDING_ARGUMENT = 2**53
+"""Largest non-rational constant given to ``floor``, ``ceiling`` or ``atan2``."""
 
 _MAX_POLYGAMMA_WORK = 2_000  # bound on (order + 1) * |z| for exact polygamma
-_MAX_BINOMIAL_EXPANSION = 20  # binomial(c, k) expands into k factors for numeric c
+_MAX_BINOMIAL_EXPANSION = 20  # binomial(c, k) expands into k factors for constant c
 _MAX_FRACTION_BITS = 64  # non-integer rationals given to gamma-like functions
-_EVALF_DIGITS = 1_000  # working precision cap when sizing numeric values
-_INFINITIES = (sympy.oo, -sympy.oo, sympy.zoo, sympy.nan)
+_PRECISION = 64  # bits used to size constants
 _NEWLINE = re.compile(r"\r\n|\r|\n")
+# SymPy reports odd arguments with many exception types.
+_SYMPY_ERRORS = (
+    ArithmeticError,
+    AttributeError,
+    IndexError,
+    NotImplementedError,
+    RecursionError,
+    TypeError,
+    ValueError,
+)
 
 
 def _log(x: sympy.Expr, base: sympy.Expr | None = None) -> sympy.Expr:
@@ -161,9 +183,10 @@ ALLOWED_CONSTANTS: Mapping[str, sympy.Expr] = MappingProxyType(
 )
 """Constant names accepted in text (a declared symbol of the same name wins)."""
 
-_EXP_LIKE = frozenset({"exp", "expm1", "sigmoid", "softplus"})
+_EXP_LIKE = frozenset({"exp", "expm1", "sigmoid", "softplus", "sinh", "cosh"})
 _GAMMA_LIKE = frozenset({"gamma", "loggamma", "lgamma", "digamma", "factorial", "beta"})
 _BESSEL = frozenset({"besseli", "besselj", "besselk"})
+_ROUNDING = frozenset({"floor", "ceiling", "atan2"})
 
 _NODE_NAMES: dict[type[ast.AST], str] = {
     ast.Attribute: "attribute access",
@@ -204,13 +227,64 @@ _BINARY_OPERATORS: dict[type[ast.operator], str] = {
     ast.BitOr: "|",
     ast.BitAnd: "&",
 }
-_ALLOWED_BINARY = (ast.Add, ast.Sub, ast.Mult, ast.Div, ast.Pow)
+_ARITHMETIC: dict[type[ast.operator], Callable[[Any, Any], sympy.Expr]] = {
+    ast.Add: lambda a, b: a + b,
+    ast.Sub: lambda a, b: a - b,
+    ast.Mult: lambda a, b: a * b,
+    ast.Div: lambda a, b: a / b,
+    ast.Pow: lambda a, b: a**b,
+}
 _OPERATOR_HINTS = {"^": "use ** for powers", "//": "use floor(a / b)"}
 _NAME_HINTS = {
     "e": "use E for Euler's number",
     "inf": "use oo for infinity",
     "infinity": "use oo for infinity",
     "Infinity": "use oo for infinity",
+}
+
+_INFINITIES = frozenset({sympy.oo, -sympy.oo, sympy.zoo, sympy.nan})
+# mpmath counterparts of the SymPy operations a parsed constant can contain.
+_MPMATH: dict[type, Callable[..., Any]] = {
+    sympy.Add: lambda *terms: mpmath.fsum(terms),
+    sympy.Mul: lambda *factors: mpmath.fprod(factors),
+    sympy.Pow: mpmath.power,
+    sympy.exp: mpmath.exp,
+    sympy.log: mpmath.log,
+    sympy.sin: mpmath.sin,
+    sympy.cos: mpmath.cos,
+    sympy.tan: mpmath.tan,
+    sympy.sinh: mpmath.sinh,
+    sympy.cosh: mpmath.cosh,
+    sympy.tanh: mpmath.tanh,
+    sympy.asin: mpmath.asin,
+    sympy.acos: mpmath.acos,
+    sympy.atan: mpmath.atan,
+    sympy.asinh: mpmath.asinh,
+    sympy.acosh: mpmath.acosh,
+    sympy.atanh: mpmath.atanh,
+    sympy.atan2: lambda y, x: mpmath.atan2(y.real, x.real),
+    sympy.erf: mpmath.erf,
+    sympy.erfc: mpmath.erfc,
+    sympy.gamma: mpmath.gamma,
+    sympy.loggamma: mpmath.loggamma,
+    sympy.polygamma: lambda n, z: mpmath.psi(int(n.real), z),
+    sympy.beta: mpmath.beta,
+    sympy.binomial: mpmath.binomial,
+    sympy.factorial: mpmath.factorial,
+    sympy.besseli: mpmath.besseli,
+    sympy.besselj: mpmath.besselj,
+    sympy.besselk: mpmath.besselk,
+    sympy.zeta: mpmath.zeta,
+    sympy.Abs: abs,
+    sympy.sign: mpmath.sign,
+    sympy.floor: mpmath.floor,
+    sympy.ceiling: mpmath.ceil,
+    sympy.Min: lambda *args: min(args, key=lambda z: z.real),
+    sympy.Max: lambda *args: max(args, key=lambda z: z.real),
+    sympy.re: mpmath.re,
+    sympy.im: mpmath.im,
+    sympy.conjugate: mpmath.conj,
+    sympy.arg: mpmath.arg,
 }
 
 
@@ -220,7 +294,9 @@ def parse_expr(text: str, symbols: Mapping[str, sympy.Symbol]) -> sympy.Expr:
     Names resolve first to ``symbols`` (so a parameter called ``beta`` shadows the
     beta function), then to :data:`ALLOWED_CONSTANTS`. Integer literals become
     ``sympy.Integer`` and float literals the exact ``sympy.Rational`` their
-    decimal text denotes (``0.1`` is ``1/10``).
+    decimal text denotes (``0.1`` is ``1/10``). Error positions are 1-based
+    character columns. Symbols declared real or positive keep SymPy's work, and
+    so parsing, much cheaper than plain (complex) ones.
 
     Args:
         text: Expression in Python syntax, e.g. ``"-log(beta) - (x - mu)/beta"``.
@@ -256,29 +332,306 @@ def _shorten(snippet: str, limit: int = 40) -> str:
     return snippet if len(snippet) <= limit else snippet[: limit - 3] + "..."
 
 
+def _exceeds(size: Any, limit: float) -> bool:
+    """True for a finite size over ``limit`` (SymPy handles infinities itself)."""
+    return limit < size < mpmath.inf
+
+
 def _bits(number: sympy.Rational) -> int:
     """Size in bits of the larger of a rational's numerator and denominator."""
     return max(abs(int(number.p)).bit_length(), int(number.q).bit_length())
 
 
-def _exact_bits(expr: sympy.Expr) -> float:
-    """Bits of the exact numbers SymPy multiplies out when ``expr`` is powered."""
-    total = 0.0
-    for factor in sympy.Mul.make_args(expr):
-        if factor.is_Rational:
-            total += _bits(factor)
-        elif factor.is_Pow and factor.base.is_Rational and factor.exp.is_Rational:
-            total += _bits(factor.base) * float(abs(factor.exp))
-    return total
+class _Rejected(Exception):
+    """A resource guard refused a value; the parser adds the position."""
 
 
-def _is_numeric(expr: sympy.Expr) -> bool:
-    """True for a finite expression free of symbols."""
-    return not expr.free_symbols and not expr.has(*_INFINITIES)
+class _Profile(NamedTuple):
+    """Structural facts about an expression, computed once per subexpression."""
+
+    nesting: int  # functions of constants nested inside it
+    symbolic: bool  # contains a declared symbol
+    degree: float  # polynomial degree, counting symbols, pi, f(...) as variables
+    radical: int  # largest bits(n) * q over radicals n**(p/q) of rationals
+    bits: int  # largest exact number inside, in bits
+
+
+class _Guard:
+    """Resource limits on the SymPy objects built while parsing.
+
+    Constants are sized with a small fixed-precision mpmath evaluation, memoised
+    per subexpression, so checking costs little and cannot itself run away.
+    """
+
+    def __init__(self) -> None:
+        self.profiles: dict[sympy.Basic, _Profile] = {}
+        self.values: dict[sympy.Basic, Any] = {}
+
+    # -- checks before SymPy builds a node ------------------------------------
+
+    def power(self, base: sympy.Expr, exponent: sympy.Expr) -> None:
+        """Reject powers SymPy would expand into huge numbers or polynomials."""
+        if base == sympy.E:
+            self.exp_argument(exponent, "exp")
+        for number in exponent.atoms(sympy.Rational):
+            self.exponent_number(number)
+        constant = exponent if exponent.is_Rational else exponent.as_coeff_Add()[0]
+        if self.profile(base).degree * float(abs(constant)) > MAX_DEGREE:
+            raise _Rejected(f"polynomial degree too high (limit {MAX_DEGREE})")
+        if not exponent.is_Rational:
+            self.nesting((base, exponent), "a power")
+            return
+        bits = 0.0
+        for factor in sympy.Mul.make_args(base):
+            if factor.is_Rational:
+                bits += _bits(factor)
+            elif factor.is_Pow and factor.base.is_Rational and factor.exp.is_Rational:
+                bits += _bits(factor.base) * float(abs(factor.exp))
+        if bits * float(max(abs(exponent), exponent.q)) > MAX_NUMBER_BITS:
+            raise _Rejected(f"power too large (result over {MAX_NUMBER_BITS} bits)")
+
+    def exponent_number(self, number: sympy.Rational) -> None:
+        """Bound a rational inside an exponent: its size and its denominator."""
+        if abs(number) > MAX_EXPONENT:
+            raise _Rejected(
+                f"exponent too large (numbers in exponents are limited to "
+                f"±{MAX_EXPONENT})"
+            )
+        if number.q > MAX_EXPONENT_DENOMINATOR:
+            raise _Rejected(
+                "exponent too fine (fractions in exponents are limited to "
+                f"denominators of at most {MAX_EXPONENT_DENOMINATOR})"
+            )
+
+    def exp_argument(self, argument: sympy.Expr, name: str) -> None:
+        """Bound the argument of an exponential-like function.
+
+        Its constant part is limited to ±MAX_EXP_ARGUMENT, and a term ``c*log(n)``
+        needs a small rational ``c``, since SymPy rewrites ``exp(c*log(n))`` as
+        ``n**c``.
+        """
+        constant = argument
+        if argument.free_symbols:
+            constant = argument.as_independent(*argument.free_symbols, as_Add=True)[0]
+        if _exceeds(self.size(constant), MAX_EXP_ARGUMENT):
+            raise _Rejected(
+                f"argument of {name} too large (its constant part is limited to "
+                f"±{MAX_EXP_ARGUMENT})"
+            )
+        for term in sympy.Add.make_args(argument):
+            coeff = term.as_coeff_Mul()[0]
+            if term.has(sympy.log) and coeff.is_Rational:
+                self.exponent_number(coeff)
+                largest = max((_bits(r) for r in term.atoms(sympy.Rational)), default=1)
+                if largest * float(max(abs(coeff), coeff.q)) > MAX_NUMBER_BITS:
+                    raise _Rejected(
+                        f"power too large (result over {MAX_NUMBER_BITS} bits)"
+                    )
+
+    def arguments(self, name: str, args: Sequence[sympy.Expr]) -> None:
+        """Bound the arguments of a function SymPy may evaluate eagerly."""
+        self.nesting(args, name)
+        if name in _EXP_LIKE:
+            self.exp_argument(args[0], name)
+        elif name in _GAMMA_LIKE:
+            for arg in args:
+                self.special_argument(name, arg, MAX_SPECIAL_ARGUMENT)
+        elif name in _BESSEL:
+            for arg in args:
+                self.special_argument(name, arg, MAX_BESSEL_ARGUMENT)
+        elif name in _ROUNDING:
+            for arg in args:
+                self.rounding_argument(name, arg)
+        elif name == "binomial":
+            self.binomial(*args)
+        elif name == "polygamma":
+            self.polygamma(*args)
+
+    def nesting(self, args: Sequence[sympy.Expr], name: str) -> None:
+        """Keep functions of constants within MAX_NUMERIC_NESTING levels."""
+        if any(self.profile(arg).nesting >= MAX_NUMERIC_NESTING for arg in args):
+            raise _Rejected(
+                f"constant argument of {name} too complex (functions of constants "
+                f"may be nested at most {MAX_NUMERIC_NESTING} deep)"
+            )
+
+    def special_argument(
+        self, name: str, arg: sympy.Expr, limit: int, integer_limit: int = 0
+    ) -> None:
+        """Require a constant argument to be at most ``limit`` in absolute value."""
+        if arg.is_Integer:
+            limit = integer_limit or limit
+        elif arg.is_Rational and _bits(arg) > _MAX_FRACTION_BITS:
+            raise _Rejected(f"argument of {name} has too many digits")
+        if _exceeds(self.size(arg), limit):
+            raise _Rejected(
+                f"argument of {name} too large (constant arguments are limited "
+                f"to {limit})"
+            )
+
+    def rounding_argument(self, name: str, arg: sympy.Expr) -> None:
+        """Require a non-rational constant to be real and moderate in size."""
+        if arg.is_Rational or self.profile(arg).symbolic:
+            return
+        value = self.value(arg)
+        if value is None or not mpmath.isfinite(value):
+            return
+        if value.imag != 0 or abs(value.real) > MAX_ROUNDING_ARGUMENT:
+            raise _Rejected(
+                f"constant argument of {name} must be real and at most 2**53"
+            )
+
+    def binomial(self, n: sympy.Expr, k: sympy.Expr) -> None:
+        """Bound binomial's arguments; a non-rational constant ``n`` expands."""
+        for arg in (n, k):
+            self.special_argument(
+                "binomial", arg, MAX_SPECIAL_ARGUMENT, MAX_BINOMIAL_ARGUMENT
+            )
+        constant = not n.is_Rational and not self.profile(n).symbolic
+        if constant and k.is_Integer and abs(k) > _MAX_BINOMIAL_EXPANSION:
+            raise _Rejected(
+                "argument of binomial too large (an integer k with a non-rational "
+                f"constant n is limited to {_MAX_BINOMIAL_EXPANSION})"
+            )
+
+    def polygamma(self, order: sympy.Expr, z: sympy.Expr) -> None:
+        """Require a small integer order and bound the exact work for rational z."""
+        if not self.profile(order).symbolic and not (
+            order.is_Integer and 0 <= order <= MAX_SPECIAL_ARGUMENT
+        ):
+            raise _Rejected(
+                f"order of polygamma must be an integer from 0 to "
+                f"{MAX_SPECIAL_ARGUMENT}"
+            )
+        self.special_argument("polygamma", z, MAX_SPECIAL_ARGUMENT)
+        if order.is_Integer and z.is_Rational:
+            if (order + 1) * max(abs(z), 1) > _MAX_POLYGAMMA_WORK:
+                raise _Rejected(
+                    "arguments of polygamma too large ((order + 1) * |z| is "
+                    f"limited to {_MAX_POLYGAMMA_WORK})"
+                )
+
+    # -- checks after SymPy built a node --------------------------------------
+
+    def result(self, expr: sympy.Expr) -> None:
+        """Bound the structure and the numbers of a freshly built expression."""
+        profile = self.profile(expr)
+        if profile.nesting > MAX_NUMERIC_NESTING:
+            raise _Rejected(
+                "constant too complex (functions of constants may be nested at "
+                f"most {MAX_NUMERIC_NESTING} deep)"
+            )
+        if profile.degree > MAX_DEGREE:
+            raise _Rejected(f"polynomial degree too high (limit {MAX_DEGREE})")
+        if profile.radical > MAX_NUMBER_BITS:
+            raise _Rejected(
+                f"radical too large (bits of n times q over {MAX_NUMBER_BITS} in "
+                "n**(p/q))"
+            )
+        if profile.bits > MAX_NUMBER_BITS:
+            raise _Rejected(f"number too large (more than {MAX_NUMBER_BITS} bits)")
+        if not profile.symbolic:
+            self.number(expr)
+        elif expr.is_Add or expr.is_Mul:
+            self.number(expr.as_independent(*expr.free_symbols)[0])
+
+    def number(self, value: sympy.Expr) -> None:
+        """Reject constants that are not real or lie out of range."""
+        if value.is_Rational:
+            return
+        approximation = None if self.profile(value).symbolic else self.value(value)
+        if approximation is None or not mpmath.isfinite(approximation):
+            return
+        if approximation.imag != 0:
+            raise _Rejected("constant is not a real number")
+        magnitude = abs(approximation)
+        if magnitude != 0 and abs(mpmath.mag(magnitude)) > MAX_MAGNITUDE_BITS:
+            raise _Rejected(
+                f"constant out of range (magnitude beyond 2**±{MAX_MAGNITUDE_BITS})"
+            )
+
+    # -- memoised facts ---------------------------------------------------------
+
+    def profile(self, expr: sympy.Basic) -> _Profile:
+        """Structural facts about ``expr`` (see :class:`_Profile`), memoised."""
+        cached = self.profiles.get(expr)
+        if cached is not None:
+            return cached
+        if not expr.args:
+            symbolic = bool(expr.free_symbols)
+            if expr.is_Rational:
+                result = _Profile(0, symbolic, 0.0, 0, _bits(expr))
+            else:
+                result = _Profile(0, symbolic, 1.0, 0, 0)
+        else:
+            parts = [self.profile(arg) for arg in expr.args]
+            nesting = max(p.nesting for p in parts)
+            symbolic = any(p.symbolic for p in parts)
+            rational_power = expr.is_Pow and expr.exp.is_Rational
+            if expr.is_Add:
+                degree = max(p.degree for p in parts)
+            elif expr.is_Mul:
+                degree = sum(p.degree for p in parts)
+            elif rational_power:
+                degree = parts[0].degree * float(abs(expr.exp))
+            else:
+                degree = 1.0
+            if not (expr.is_Add or expr.is_Mul or rational_power or symbolic):
+                nesting += 1
+            radical = max(p.radical for p in parts)
+            if rational_power and expr.base.is_Rational:
+                radical = max(radical, _bits(expr.base) * int(expr.exp.q))
+            bits = max(p.bits for p in parts)
+            result = _Profile(nesting, symbolic, degree, radical, bits)
+        self.profiles[expr] = result
+        return result
+
+    def size(self, expr: sympy.Expr) -> Any:
+        """``|expr|`` for a constant: exact-ish for rationals, else approximate.
+
+        Returns 0 for expressions with symbols or without a numeric evaluation,
+        and infinity for infinite or undefined values.
+        """
+        if expr.is_Rational:
+            return mpmath.mpf(abs(int(expr.p))) / int(expr.q)
+        if self.profile(expr).symbolic:
+            return mpmath.mpf(0)
+        value = self.value(expr)
+        if value is None:
+            return mpmath.mpf(0)
+        magnitude = abs(value)
+        return magnitude if mpmath.isfinite(magnitude) else mpmath.inf
+
+    def value(self, expr: sympy.Basic) -> Any:
+        """Approximate a constant at _PRECISION bits (None if not evaluable)."""
+        with mpmath.workprec(_PRECISION):
+            return self._value(expr)
+
+    def _value(self, expr: sympy.Basic) -> Any:
+        if expr in self.values:
+            return self.values[expr]
+        result: Any
+        if expr.is_Rational:
+            result = mpmath.mpc(mpmath.mpf(int(expr.p)) / int(expr.q))
+        elif expr.is_NumberSymbol or expr is sympy.I:
+            result = mpmath.mpc(complex(expr.evalf(20)))
+        elif expr in _INFINITIES:
+            result = mpmath.mpc(mpmath.inf)
+        else:
+            args = [self._value(arg) for arg in expr.args]
+            func = _MPMATH.get(type(expr))
+            result = None
+            if func is not None and all(arg is not None for arg in args):
+                try:
+                    result = mpmath.mpc(func(*args))
+                except (ArithmeticError, ValueError, TypeError, NoConvergence):
+                    raise _Rejected("cannot evaluate constant") from None
+        self.values[expr] = result
+        return result
 
 
 class _Parser:
-    """One parse: the source text, declared symbols and caches."""
+    """One parse: the source text, its positions, declared symbols and guard."""
 
     def __init__(self, text: str, symbols: dict[str, sympy.Expr]) -> None:
         self.text = text
@@ -288,7 +641,7 @@ class _Parser:
         self.multiline = _NEWLINE.search(text.strip()) is not None
         self.symbols = symbols
         self.floats: dict[int, sympy.Rational] = {}
-        self.sized: set[sympy.Expr] = set()
+        self.guard = _Guard()
 
     # -- positions and errors -------------------------------------------------
 
@@ -341,7 +694,7 @@ class _Parser:
         return self.convert(tree.body)
 
     def check_brackets(self) -> None:
-        """Reject bracket nesting deeper than MAX_DEPTH before the parser sees it."""
+        """Reject bracket nesting deeper than MAX_DEPTH before Python parses it."""
         depth = 0
         for index, char in enumerate(self.body):
             if char in "([{":
@@ -371,7 +724,7 @@ class _Parser:
             raise ParseError(
                 f"expression nested too deeply (limit {MAX_DEPTH} levels)"
             ) from None
-        except ValueError as exc:  # e.g. null bytes on some Python versions
+        except ValueError as exc:  # null bytes, on some Python versions
             raise ParseError(f"syntax error: {exc}") from None
 
     def check_depth(self, tree: ast.Expression) -> None:
@@ -397,12 +750,11 @@ class _Parser:
         callees = {id(node.func) for node in nodes if isinstance(node, ast.Call)}
         problems: list[tuple[int, ParseError]] = []
         for node in nodes:
+            problem = None
             if isinstance(node, ast.keyword):
                 problem = self.check_keyword(node)
             elif isinstance(node, ast.expr):
                 problem = self.check_node(node, id(node) in callees)
-            else:
-                problem = None
             if problem is not None:
                 problems.append(problem)
         if problems:
@@ -426,7 +778,7 @@ class _Parser:
         if isinstance(node, ast.Constant):
             return self.check_constant(node, offset)
         if isinstance(node, ast.BinOp):
-            if isinstance(node.op, _ALLOWED_BINARY):
+            if type(node.op) in _ARITHMETIC:
                 return None
             symbol = _BINARY_OPERATORS.get(type(node.op), type(node.op).__name__)
             offset = self.operator_offset(node, symbol)
@@ -440,9 +792,8 @@ class _Parser:
         if isinstance(node, ast.Call):
             return self.check_call(node, offset)
         if isinstance(node, ast.Attribute | ast.Subscript):
-            offset = self.offset(
-                node.value.end_lineno or 1, node.value.end_col_offset or 0
-            )
+            value = node.value
+            offset = self.offset(value.end_lineno or 1, value.end_col_offset or 0)
         description = _NODE_NAMES.get(type(node), type(node).__name__)
         return offset, self.error(
             f"unsupported syntax {description!r}", offset, self.snippet(node)
@@ -452,11 +803,10 @@ class _Parser:
         self, node: ast.Name, offset: int, is_callee: bool
     ) -> tuple[int, ParseError] | None:
         """Check that a name is declared, a constant, or (when called) a function."""
-        name = node.id
+        name, detail = node.id, ""
         if name.startswith("_"):
-            problem = (
-                f"name {name!r} is not allowed (names starting with '_' are reserved)"
-            )
+            problem = f"name {name!r} is not allowed (names starting with '_' are "
+            problem += "reserved)"
         elif is_callee and name in self.symbols:
             problem = f"{name!r} is a declared symbol, not a function"
         elif is_callee and name not in _FUNCTIONS:
@@ -466,15 +816,11 @@ class _Parser:
         elif name in _FUNCTIONS:
             problem = f"function {name!r} used without arguments"
         else:
-            declared = ", ".join(sorted(self.symbols)) or "none"
-            hint = _NAME_HINTS.get(name, "")
             problem = f"unknown name {name!r}"
-            return offset, self.error(
-                problem,
-                offset,
-                f"declared symbols: {declared}" + (f"; {hint}" if hint else ""),
-            )
-        return offset, self.error(problem, offset)
+            detail = "declared symbols: " + (", ".join(sorted(self.symbols)) or "none")
+            if name in _NAME_HINTS:
+                detail += f"; {_NAME_HINTS[name]}"
+        return offset, self.error(problem, offset, detail)
 
     def check_constant(
         self, node: ast.Constant, offset: int
@@ -482,30 +828,28 @@ class _Parser:
         """Check a literal: only bounded int and float literals are allowed."""
         value = node.value
         if isinstance(value, bool) or not isinstance(value, int | float):
-            kind = {str: "string", bytes: "bytes", complex: "imaginary number"}.get(
-                type(value), repr(value)
-            )
+            kinds = {str: "string", bytes: "bytes", complex: "imaginary number"}
+            kind = kinds.get(type(value), repr(value))
             return offset, self.node_error(f"unsupported literal {kind!r}", node)
         if isinstance(value, int):
-            if abs(value) >= 10**MAX_LITERAL_DIGITS:
-                return offset, self.node_error(
-                    f"integer literal too long (more than {MAX_LITERAL_DIGITS} digits)",
-                    node,
-                )
-            return None
+            if abs(value) < 10**MAX_LITERAL_DIGITS:
+                return None
+            return offset, self.node_error(
+                f"integer literal too long (more than {MAX_LITERAL_DIGITS} digits)",
+                node,
+            )
         source = ast.get_source_segment(self.body, node) or repr(value)
         try:
             number = decimal.Decimal(source.replace("_", ""))
         except decimal.InvalidOperation:
             number = decimal.Decimal(repr(value))
-        digits = number.as_tuple().digits
         if (
-            len(digits) > MAX_LITERAL_DIGITS
+            len(number.as_tuple().digits) > MAX_LITERAL_DIGITS
             or abs(number.adjusted()) > MAX_LITERAL_EXPONENT
         ):
             return offset, self.node_error(
-                f"float literal out of range (at most {MAX_LITERAL_DIGITS} digits and "
-                f"exponents within ±{MAX_LITERAL_EXPONENT})",
+                f"float literal out of range (at most {MAX_LITERAL_DIGITS} digits, "
+                f"exponent within ±{MAX_LITERAL_EXPONENT})",
                 node,
             )
         self.floats[id(node)] = sympy.Rational(*number.as_integer_ratio())
@@ -523,27 +867,27 @@ class _Parser:
         if node.keywords or any(isinstance(a, ast.Starred) for a in node.args):
             return None  # the keywords or unpacking are reported
         count = len(node.args)
-        if count < spec.min_args or (
-            spec.max_args is not None and count > spec.max_args
-        ):
-            return offset, self.node_error(
-                f"{node.func.id}() takes {spec.arity()} ({count} given)", node
-            )
-        return None
+        if spec.min_args <= count and (spec.max_args is None or count <= spec.max_args):
+            return None
+        return offset, self.node_error(
+            f"{node.func.id}() takes {spec.arity()} ({count} given)", node
+        )
 
     def operator_offset(self, node: ast.BinOp, symbol: str) -> int:
         """Body offset of a binary operator's symbol (its node start if not found)."""
         left_end = self.offset(node.left.end_lineno or 1, node.left.end_col_offset or 0)
-        right_start = self.node_offset(node.right)
-        found = self.body.find(symbol, left_end, right_start)
+        found = self.body.find(symbol, left_end, self.node_offset(node.right))
         return found if found >= 0 else self.node_offset(node)
 
     # -- conversion to SymPy ----------------------------------------------------
 
     def convert(self, node: ast.expr) -> sympy.Expr:
-        """Build the SymPy expression for a validated node, checking its size."""
-        result = self.build(node)
-        self.check_result(result, node)
+        """Build the SymPy expression for a validated node within the limits."""
+        try:
+            result = self.build(node)
+            self.guard.result(result)
+        except _Rejected as exc:
+            raise self.node_error(str(exc), node) from None
         return result
 
     def build(self, node: ast.expr) -> sympy.Expr:
@@ -562,203 +906,21 @@ class _Parser:
         if isinstance(node, ast.BinOp):
             left, right = self.convert(node.left), self.convert(node.right)
             if isinstance(node.op, ast.Pow):
-                self.check_power(left, right, node)
-            return self.apply(node, _ARITHMETIC[type(node.op)], [left, right])
+                self.guard.power(left, right)
+            return self.apply(node, _ARITHMETIC[type(node.op)], (left, right))
         if isinstance(node, ast.Call) and isinstance(node.func, ast.Name):
-            name = node.func.id
             args = [self.convert(arg) for arg in node.args]
-            self.check_arguments(name, args, node)
-            return self.apply(node, _FUNCTIONS[name].func, args)
-        raise self.node_error("unsupported syntax", node)  # unreachable after validate
+            self.guard.arguments(node.func.id, args)
+            return self.apply(node, _FUNCTIONS[node.func.id].func, args)
+        raise _Rejected("unsupported syntax")  # unreachable after validate
 
     def apply(
-        self,
-        node: ast.expr,
-        func: Callable[..., sympy.Expr],
-        args: Sequence[sympy.Expr],
+        self, node: ast.expr, func: Callable[..., Any], args: Sequence[sympy.Expr]
     ) -> sympy.Expr:
         """Call ``func``, turning SymPy's own argument errors into ParseError."""
         try:
             return func(*args)
-        except ParseError:
-            raise
-        except (ArithmeticError, TypeError, ValueError, NotImplementedError) as exc:
+        except _SYMPY_ERRORS as exc:
             raise self.node_error(
                 "invalid expression", node, f"{self.snippet(node)} ({exc})"
             ) from None
-
-    # -- resource guards ------------------------------------------------------
-
-    def check_power(
-        self, base: sympy.Expr, exponent: sympy.Expr, node: ast.BinOp
-    ) -> None:
-        """Reject powers SymPy would expand into huge exact numbers."""
-        if base == sympy.E:
-            self.check_exp_argument(exponent, node)
-        if not exponent.is_Rational:
-            return
-        if abs(exponent) > MAX_EXPONENT:
-            raise self.node_error(
-                "exponent too large "
-                f"(numeric exponents are limited to ±{MAX_EXPONENT})",
-                node,
-            )
-        if _exact_bits(base) * float(abs(exponent)) > MAX_NUMBER_BITS:
-            raise self.node_error(
-                f"power too large (result would exceed {MAX_NUMBER_BITS} bits)", node
-            )
-
-    def check_exp_argument(self, argument: sympy.Expr, node: ast.expr) -> None:
-        """Reject ``exp(c*log(n))`` with a large ``c``: SymPy expands it to ``n**c``."""
-        for term in sympy.Add.make_args(argument):
-            if not term.has(sympy.log):
-                continue
-            coeff = abs(term.as_coeff_Mul()[0])
-            if not coeff.is_Rational:
-                continue
-            largest = max((_bits(r) for r in term.atoms(sympy.Rational)), default=1)
-            if coeff > MAX_EXPONENT or float(coeff) * largest > MAX_NUMBER_BITS:
-                raise self.node_error(
-                    "exponent too large (exp of a large multiple of a logarithm)", node
-                )
-
-    def check_arguments(
-        self, name: str, args: Sequence[sympy.Expr], node: ast.Call
-    ) -> None:
-        """Bound the numeric arguments of functions SymPy evaluates eagerly."""
-        if name in _EXP_LIKE:
-            self.check_exp_argument(args[0], node)
-        elif name in _GAMMA_LIKE:
-            for arg in args:
-                self.check_special_argument(name, arg, node, MAX_SPECIAL_ARGUMENT)
-        elif name in _BESSEL:
-            for arg in args:
-                self.check_special_argument(name, arg, node, MAX_BESSEL_ARGUMENT)
-        elif name == "binomial":
-            self.check_binomial(args, node)
-        elif name == "polygamma":
-            self.check_polygamma(args, node)
-
-    def check_special_argument(
-        self,
-        name: str,
-        arg: sympy.Expr,
-        node: ast.Call,
-        limit: int,
-        integer_limit: int = 0,
-    ) -> None:
-        """Require a numeric argument to be at most ``limit`` in absolute value."""
-        if not _is_numeric(arg):
-            return
-        if arg.is_Rational:
-            if arg.is_Integer:
-                limit = integer_limit or limit
-            elif (
-                max(abs(int(arg.p)).bit_length(), int(arg.q).bit_length())
-                > _MAX_FRACTION_BITS
-            ):
-                raise self.node_error(f"argument of {name} has too many digits", node)
-            size = abs(arg)
-        else:
-            size = self.approximate_abs(arg, node)
-        if size > limit:
-            raise self.node_error(
-                f"argument of {name} too large "
-                f"(numeric arguments are limited to {limit})",
-                node,
-            )
-
-    def check_binomial(self, args: Sequence[sympy.Expr], node: ast.Call) -> None:
-        """Bound binomial's arguments; a numeric non-rational ``n`` expands k-fold."""
-        n, k = args
-        for arg in args:
-            self.check_special_argument(
-                "binomial", arg, node, MAX_SPECIAL_ARGUMENT, MAX_BINOMIAL_ARGUMENT
-            )
-        if _is_numeric(n) and not n.is_Rational and k.is_Integer:
-            if abs(k) > _MAX_BINOMIAL_EXPANSION:
-                raise self.node_error(
-                    "argument of binomial too large (an integer k with a non-rational "
-                    f"n is limited to {_MAX_BINOMIAL_EXPANSION})",
-                    node,
-                )
-
-    def check_polygamma(self, args: Sequence[sympy.Expr], node: ast.Call) -> None:
-        """Require a small integer order and bound the exact work for rational z."""
-        order, z = args
-        if _is_numeric(order) and not (
-            order.is_Integer and 0 <= order <= MAX_SPECIAL_ARGUMENT
-        ):
-            raise self.node_error(
-                "order of polygamma must be an integer between 0 and "
-                f"{MAX_SPECIAL_ARGUMENT}",
-                node,
-            )
-        self.check_special_argument("polygamma", z, node, MAX_SPECIAL_ARGUMENT)
-        if (
-            order.is_Integer
-            and z.is_Rational
-            and (order + 1) * max(abs(z), 1) > _MAX_POLYGAMMA_WORK
-        ):
-            raise self.node_error(
-                f"arguments of polygamma too large ((order + 1) * |z| is limited to "
-                f"{_MAX_POLYGAMMA_WORK})",
-                node,
-            )
-
-    def check_result(self, result: sympy.Expr, node: ast.expr) -> None:
-        """Bound the exact and approximate numbers inside a freshly built node."""
-        if result.is_Rational or not result.free_symbols:
-            numeric = result
-        elif result.is_Add or result.is_Mul:
-            numeric = result.as_independent(*result.free_symbols)[0]
-            if result.args[0].is_Rational:
-                self.check_size(result.args[0], node)
-        else:
-            return
-        self.check_size(numeric, node)
-
-    def check_size(self, value: sympy.Expr, node: ast.expr) -> None:
-        """Reject exact numbers over MAX_NUMBER_BITS and values out of range."""
-        if value.is_Rational:
-            if _bits(value) > MAX_NUMBER_BITS:
-                raise self.node_error(
-                    f"number too large (more than {MAX_NUMBER_BITS} bits)", node
-                )
-            return
-        if value in self.sized or not _is_numeric(value):
-            return
-        self.sized.add(value)
-        magnitude = self.approximate_abs(value, node)
-        if magnitude != 0 and mpmath.isfinite(magnitude):
-            if abs(mpmath.mag(magnitude)) > MAX_MAGNITUDE_BITS:
-                raise self.node_error(
-                    "numeric value out of range (magnitude beyond "
-                    f"2**±{MAX_MAGNITUDE_BITS})",
-                    node,
-                )
-
-    def approximate_abs(self, value: sympy.Expr, node: ast.expr) -> mpmath.mpf:
-        """Approximate ``|value|`` for a symbol-free expression (0 if unevaluable)."""
-        try:
-            parts = value.evalf(15, maxn=_EVALF_DIGITS).as_real_imag()
-        except (ArithmeticError, TypeError, ValueError, NotImplementedError) as exc:
-            raise self.node_error(
-                "cannot evaluate numeric subexpression",
-                node,
-                f"{self.snippet(node)} ({exc})",
-            ) from None
-        if not all(part.is_Number for part in parts):
-            return mpmath.mpf(0)  # no numeric evaluation exists; SymPy leaves it alone
-        return max(abs(mpmath.mpf(sympy.Float(part)._mpf_)) for part in parts)
-
-
-_ARITHMETIC: dict[
-    type[ast.operator], Callable[[sympy.Expr, sympy.Expr], sympy.Expr]
-] = {
-    ast.Add: lambda a, b: a + b,
-    ast.Sub: lambda a, b: a - b,
-    ast.Mult: lambda a, b: a * b,
-    ast.Div: lambda a, b: a / b,
-    ast.Pow: lambda a, b: a**b,
-}

@@ -1,1 +1,9 @@
-"""Symbolic derivation: score, Hessian, Fisher by three routes, KL (pure SymPy)."""
+"""Symbolic derivation: score, Hessian, Fisher by three routes, KL (pure SymPy).
+
+Calling the package, ``symfisher.derive(family)``, runs
+:func:`symfisher.derive.derivation.derive`.
+"""
+
+from symfisher._callable import make_callable
+
+make_callable(__name__, "symfisher.derive.derivation:derive")

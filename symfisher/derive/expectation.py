@@ -186,7 +186,45 @@ def _integrate_all(family: Family, exprs: Sequence[sp.Expr]) -> list[sp.Expr]:
             for f in exprs
         ]
     density = _density(family.log_density)
-    return [_checked(family, f, _integrate(family, density * f)) for f in exprs]
+    if family.is_discrete:
+        density = _exp_to_pow(density)  # exp(x log(1-p)) -> (1-p)**x
+        return [
+            _checked(family, f, _evaluated(_sum_terms(family, density, f), family))
+            for f in exprs
+        ]
+    return [
+        _checked(family, f, _evaluated(_integrate(family, density * f), family))
+        for f in exprs
+    ]
+
+
+def _exp_to_pow(e: sp.Expr) -> sp.Expr:
+    r""":math:`e^{c\log a} \to a^c`, term by term of the exponent (for summation)."""
+
+    def rewrite(node: sp.Expr) -> sp.Expr:
+        out = sp.Integer(1)
+        rest = []
+        for term in sp.Add.make_args(sp.expand(node.args[0])):
+            logs = [f for f in sp.Mul.make_args(term) if isinstance(f, sp.log)]
+            if len(logs) == 1:
+                out *= logs[0].args[0] ** (term / logs[0])
+            else:
+                rest.append(term)
+        return out * sp.exp(sp.Add(*rest))
+
+    return e.replace(lambda n: isinstance(n, sp.exp), rewrite)
+
+
+def _sum_terms(family: Family, density: sp.Expr, f: sp.Expr) -> sp.Expr:
+    """Term-by-term summation of ``density * f`` over an infinite discrete support."""
+    (x,) = family.variables
+    s = family.supports[0]
+    return sp.Add(
+        *[
+            _evaluated(sp.summation(density * t, (x, s.inf, s.sup)), family)
+            for t in sp.Add.make_args(sp.expand(f))
+        ]
+    )
 
 
 def _density(logp: sp.Expr) -> sp.Expr:
@@ -201,7 +239,7 @@ def _integrate(family: Family, integrand: sp.Expr) -> sp.Expr:
             out = sp.summation(out, (v, lo, hi))
         else:
             out = sp.integrate(out, (v, s.inf, s.sup), conds="none")
-    return _evaluated(out)
+    return out
 
 
 def _substitution(family: Family) -> tuple[sp.Symbol, sp.Expr, sp.Set] | None:
@@ -225,18 +263,34 @@ def _substitution(family: Family) -> tuple[sp.Symbol, sp.Expr, sp.Set] | None:
     locs = [p for p in family.params if p.is_real and not p.is_positive] if reals else []
     scales = [p for p in family.params if p.is_positive]
     candidates = [(m, s) for m in [*locs, None] for s in [*scales, None]]
+    positive = support == sp.Interval.open(0, sp.oo)
     for loc, scale in candidates:
         if loc is None and scale is None:
             continue
-        if loc is None and support != sp.Interval.open(0, sp.oo) and not reals:
+        if loc is None and not (positive or reals):
             continue
         g = (loc if loc is not None else 0) + (scale if scale is not None else 1) * y
-        logp = family.log_density.subs(x, g) + (sp.log(scale) if scale else 0)
-        std = sp.expand(sp.expand_log(logp, force=True))
         used = {q for q in (loc, scale) if q is not None}
-        if not (std.free_symbols & used):
+        if _standardises(family.log_density, x, g, y, used):
             return y, g, (support if loc is None else sp.Interval(-sp.oo, sp.oo))
+    if positive:  # log-location-scale: x = exp(mu + sigma y)
+        real_params = [p for p in family.params if p.is_real]
+        for loc in real_params:
+            for scale in [*scales, None]:
+                g = sp.exp(loc + (scale if scale is not None else 1) * y)
+                used = {q for q in (loc, scale) if q is not None}
+                if _standardises(family.log_density, x, g, y, used):
+                    return y, g, sp.Interval(-sp.oo, sp.oo)
     return None
+
+
+def _standardises(
+    logp: sp.Expr, x: sp.Symbol, g: sp.Expr, y: sp.Symbol, used: set[sp.Symbol]
+) -> bool:
+    """Whether the density of ``y`` under ``x = g(y)`` is free of ``used``."""
+    logp_y = logp.subs(x, g) + sp.log(sp.diff(g, y))
+    std = sp.expand(sp.expand_log(logp_y, force=True))
+    return not (std.free_symbols & used)
 
 
 def _substituted_integral(
@@ -255,15 +309,35 @@ def _substituted_integral(
             for term in sp.Add.make_args(f_u)
         ]
     )
-    return _evaluated(out)
+    return _evaluated(out, family)
 
 
-def _evaluated(out: sp.Expr) -> sp.Expr:
+def _evaluated(out: sp.Expr, family: Family) -> sp.Expr:
+    if out.has(sp.Piecewise):
+        out = _valid_branch(sp.piecewise_fold(out), family)
     if out.has(sp.meijerg, sp.hyper):
         out = sp.hyperexpand(out)
     if out.has(sp.Integral, sp.Sum, sp.meijerg, sp.hyper) or out.has(sp.nan, sp.zoo):
         raise _Unresolved("SymPy left an unevaluated integral or special function")
     return out
+
+
+def _valid_branch(out: sp.Expr, family: Family) -> sp.Expr:
+    """The first branch of a Piecewise whose condition holds on the domain.
+
+    Conditions are tested at random valid points; the value is checked
+    numerically afterwards in any case.
+    """
+    if not isinstance(out, sp.Piecewise):
+        return out
+    from symfisher.derive.numeric import random_point
+
+    rng = random.Random(0)
+    points = [random_point(family, rng) for _ in range(8)]
+    for expr, cond in out.args:
+        if cond == sp.true or all(bool(cond.subs(pt)) for pt in points):
+            return expr
+    raise _Unresolved("no branch of SymPy's Piecewise result holds on the domain")
 
 
 def _inverse_rules(u: sp.Symbol) -> tuple:

@@ -20,7 +20,7 @@ from symfisher.errors import DerivationError
 from symfisher.families.family import Family, finite_values
 
 #: Working precision (decimal digits) of numeric expectations.
-DPS = 30
+DPS = 50
 
 
 def random_point(family: Family, rng: random.Random, tries: int = 1000) -> dict[sp.Symbol, float]:
@@ -85,7 +85,10 @@ def expectations_numeric(
         vals, errs = [], []
         for f in fs:
             smooth, atoms = _split_delta(sp.sympify(f).subs(sub), vs)
-            v, e = _integrate(family, supports, dens, _fn(smooth, vs), point)
+            if len(vs) == 1 and not family.is_discrete:
+                v, e = _quad_scalar(logp, smooth, vs[0], supports[0], point)
+            else:
+                v, e = _integrate(family, supports, dens, _fn(smooth, vs), point)
             for coeff, at in atoms:  # E[c(x) delta(x - x0)] = p(x0) c(x0)
                 v += dens(at) * _fn(coeff, vs)(at)
             vals.append(v)
@@ -140,6 +143,75 @@ def _integrate(family, supports, dens, fn, point):
         )
     val, err = mpmath.quad(lambda *x: dens(*x) * fn(*x), *intervals, error=True)
     return mpmath.re(val), err
+
+
+def _quad_scalar(
+    logp: sp.Expr,
+    f: sp.Expr,
+    x: sp.Symbol,
+    support: sp.Set,
+    point: Mapping[sp.Symbol, float],
+) -> tuple[mpmath.mpf, mpmath.mpf]:
+    r""":math:`\int e^{\log p(x)} f(x)\,dx` over ``support`` by tanh–sinh.
+
+    Each segment between breakpoints is integrated from its ends inwards with
+    :math:`x = a + y` or :math:`x = b - y`, so that :math:`b - x` is computed
+    exactly where the integrand is singular (Beta near 1, say). Where a cheap
+    float64 evaluation puts :math:`\log p` below ``LOG_FLOOR`` the integrand is
+    taken as 0, so that far tails (Gumbel's :math:`e^{-e^{-z}}`) cost nothing.
+    """
+    pts = _breakpoints(support, point)
+    y = sp.Dummy("y", nonnegative=True)
+    total, err = mpmath.mpf(0), mpmath.mpf(0)
+    for a, b in zip(pts[:-1], pts[1:], strict=True):
+        pieces = []
+        if mpmath.isinf(a) and mpmath.isinf(b):
+            pieces.append(({}, x, [a, b]))
+        elif mpmath.isinf(b):
+            pieces.append(({x: _exact(a) + y}, y, [0, mpmath.inf]))
+        elif mpmath.isinf(a):
+            pieces.append(({x: _exact(b) - y}, y, [0, mpmath.inf]))
+        else:
+            half = (b - a) / 2
+            pieces.append(({x: _exact(a) + y}, y, [0, half]))
+            pieces.append(({x: _exact(b) - y}, y, [0, half]))
+        for sub, var, rng in pieces:
+            integrand = _guarded(logp.subs(sub), f.subs(sub), var)
+            v, e = mpmath.quad(integrand, rng, error=True, maxdegree=10)
+            total += mpmath.re(v)
+            err += e
+    return total, err
+
+
+#: Natural-log density below which the integrand counts as 0.
+LOG_FLOOR = -800.0
+
+
+def _guarded(logp: sp.Expr, f: sp.Expr, var: sp.Symbol):
+    import numpy as np
+
+    cheap = sp.lambdify([var], logp, modules=["scipy", "numpy"], dummify=True)
+    lp = _fn(logp, [var])
+    fn = _fn(f, [var])
+
+    def integrand(v):
+        with np.errstate(all="ignore"):
+            try:
+                approx = float(cheap(float(v)))
+            except (OverflowError, ValueError, ZeroDivisionError):
+                approx = float("nan")
+        if approx < LOG_FLOOR or approx == -np.inf:
+            return mpmath.mpf(0)
+        return mpmath.exp(lp(v)) * fn(v)
+
+    return integrand
+
+
+def _exact(v: mpmath.mpf) -> sp.Expr:
+    """An endpoint as an exact SymPy number where it is an integer."""
+    if v == int(v):
+        return sp.Integer(int(v))
+    return sp.Float(v, DPS)
 
 
 def _breakpoints(s: sp.Set, point: Mapping[sp.Symbol, float]) -> list:

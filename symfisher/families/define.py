@@ -158,10 +158,10 @@ def parse_support(spec: str | sp.Set, params: Mapping[str, sp.Symbol]) -> sp.Set
     if kind == "range":
         if not all(b.is_integer or b in (sp.oo, -sp.oo) for b in (lo, hi)):
             raise FamilyError(f"support {spec!r}: range bounds must be integers or oo")
-        if (hi - lo).is_positive is False:
+        if (hi - lo).is_extended_positive is False:
             raise FamilyError(f"support {spec!r}: range is empty (need a < b)")
         return sp.Range(lo, hi)
-    if (hi - lo).is_positive is False:
+    if (hi - lo).is_extended_positive is False:
         raise FamilyError(f"support {spec!r}: interval is empty (need a < b)")
     return sp.Interval.open(lo, hi)
 
