@@ -20,8 +20,9 @@ from symfisher.derive import agreement, fisher as routes_mod
 from symfisher.derive.kl import KL, kl as closed_kl
 from symfisher.derive.numeric import DPS, fisher_numeric
 from symfisher.derive.simplify import is_zero, tidy
-from symfisher.errors import DerivationError, DomainError
+from symfisher.errors import DerivationError, DomainError, SymbolicTimeout
 from symfisher.families.family import Family
+from symfisher.timelimit import run_limited
 
 ROUTES = routes_mod.ROUTES
 
@@ -154,7 +155,7 @@ class Derivation:
         if isinstance(n, int | np.integer) and n < 1:
             raise DomainError(f"n must be a positive integer, got {n}")
         F = self._require_fisher()
-        Finv = _inverse(F, self.family.name)
+        Finv = _inverse(F, self.family)
         if g is None:
             return (Finv / n).applyfunc(tidy)
         gs = g if isinstance(g, list | tuple) else [g]
@@ -183,7 +184,7 @@ class Derivation:
             Fn = np.array(F.evalf(DPS, subs=sub).tolist(), dtype=float)
             gn = np.array(gvec.evalf(DPS, subs=sub).tolist(), dtype=float).ravel()
             return np.linalg.pinv(Fn, rcond=1e-12, hermitian=True) @ gn
-        return (pseudo_inverse(F) * gvec).applyfunc(tidy)
+        return pseudo_solve(F, gvec, self.family)
 
     def _as_expr(self, e: Any) -> sp.Expr:
         if isinstance(e, str):
@@ -224,28 +225,92 @@ class Derivation:
         }
 
 
-def _inverse(F: sp.Matrix, name: str) -> sp.Matrix:
-    det = tidy(F.det())
-    if det == 0:
+def _numerically_singular(F: sp.Matrix, family: Family) -> bool:
+    """Whether ``F`` is singular at random valid points (50-digit arithmetic)."""
+    import random
+
+    from symfisher.derive.numeric import random_point
+
+    rng = random.Random(family.definition_hash())
+    for _ in range(3):
+        pt = {p: sp.Float(v, DPS) for p, v in random_point(family, rng).items()}
+        with mpmath.workdps(DPS):
+            M = mpmath.matrix([[mpmath.mpf(str(v)) for v in row]
+                               for row in F.evalf(DPS, subs=pt).tolist()])
+            eig = mpmath.eigsy(M)[0]
+            lo, hi = min(abs(e) for e in eig), max(abs(e) for e in eig)
+            if lo > hi * mpmath.mpf(10) ** -30:
+                return False
+    return True
+
+
+def _inverse(F: sp.Matrix, family: Family) -> sp.Matrix:
+    if _numerically_singular(F, family):
         raise DerivationError(
-            f"{name}: the Fisher matrix is singular; the Cramér–Rao bound needs "
-            "F invertible (use natural_gradient for the pseudo-inverse)"
+            f"{family.name}: the Fisher matrix is singular; the Cramér–Rao bound "
+            "needs F invertible (use natural_gradient for the pseudo-inverse)"
         )
-    return F.inv()
+    try:
+        return run_limited(lambda: F.inv(method="LU").applyfunc(tidy), 20)
+    except SymbolicTimeout as e:
+        raise DerivationError(
+            f"{family.name}: the symbolic inverse of F exceeded its time limit; "
+            "invert fisher_at(point) numerically instead"
+        ) from e
 
 
-def pseudo_inverse(F: sp.Matrix) -> sp.Matrix:
-    r"""Moore–Penrose inverse of a symmetric :math:`F`.
+def _constant_nullspace(F: sp.Matrix, family: Family) -> list[sp.Matrix] | None:
+    """A parameter-free basis of ker F (e.g. the all-ones vector for softmax).
+
+    Found numerically at a random point, rounded to rationals, then confirmed
+    symbolically (``simplify(F v) == 0``); ``None`` when that fails.
+    """
+    import random
+
+    from symfisher.derive.numeric import random_point
+
+    pt = {p: sp.Float(v, DPS) for p, v in random_point(family, random.Random(1)).items()}
+    Fn = np.array(F.evalf(DPS, subs=pt).tolist(), dtype=float)
+    w, V = np.linalg.eigh(Fn)
+    basis = []
+    for k in np.flatnonzero(np.abs(w) <= 1e-12 * np.abs(w).max()):
+        v = V[:, k] / V[np.argmax(np.abs(V[:, k])), k]
+        vec = sp.Matrix([sp.nsimplify(round(c, 10), rational=True) for c in v])
+        if any(tidy(e) != 0 for e in F * vec):
+            return None
+        basis.append(vec)
+    return basis
+
+
+def pseudo_solve(F: sp.Matrix, g: sp.Matrix, family: Family) -> sp.Matrix:
+    r"""Minimum-norm solution :math:`F^{+} g` for a symmetric :math:`F`, time-limited.
 
     With :math:`P` the projector on :math:`\ker F`,
-    :math:`F^+ = (F + P)^{-1} - P`; equals :math:`F^{-1}` when :math:`F` is invertible.
+    :math:`F^+ = (F + P)^{-1} - P`; equals :math:`F^{-1}` when :math:`F` is
+    invertible. Solved by LU, never by forming the inverse.
+
+    Raises:
+      DerivationError: when SymPy cannot finish in time (use a numeric point).
     """
-    null = [v.applyfunc(tidy) for v in F.nullspace(simplify=True)]
-    if not null:
-        return F.inv()
-    N = sp.Matrix.hstack(*null)
-    P = (N * (N.T * N).inv() * N.T).applyfunc(tidy)
-    return ((F + P).inv() - P).applyfunc(tidy)
+
+    def compute() -> sp.Matrix:
+        null = _constant_nullspace(F, family)
+        if null is None:
+            null = [v.applyfunc(tidy) for v in F.nullspace(simplify=True)]
+        if not null:
+            return F.LUsolve(g)
+        N = sp.Matrix.hstack(*null)
+        P = N * (N.T * N).inv() * N.T
+        return (F + P).LUsolve(g) - P * g
+
+    try:
+        x = run_limited(compute, 30)
+    except SymbolicTimeout as e:
+        raise DerivationError(
+            f"{family.name}: the symbolic pseudo-inverse exceeded its time limit; "
+            "pass point=... for a numeric natural gradient"
+        ) from e
+    return x.applyfunc(lambda e: tidy(e, 2.0))
 
 
 # -- the derivation ----------------------------------------------------------------

@@ -1,0 +1,282 @@
+"""The ``symfisher`` command line (``symfisher.cli``)."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+import symfisher
+from symfisher import cli
+from symfisher.derive import derivation
+
+ROUTE_NAMES = ("score_covariance", "neg_expected_hessian", "kl_hessian")
+
+
+@pytest.fixture(autouse=True)
+def private_cache(tmp_path, monkeypatch):
+    """Each test gets its own cache folder, an empty memo and a wide console."""
+    d = tmp_path / "cache"
+    monkeypatch.setenv("SYMFISHER_CACHE_DIR", str(d))
+    monkeypatch.setenv("COLUMNS", "200")
+    monkeypatch.setattr(derivation, "_MEMORY", {})
+    return d
+
+
+def run(capsys, *argv):
+    rc = cli.main(list(argv))
+    out, err = capsys.readouterr()
+    return rc, out, err
+
+
+def run_json(capsys, *argv):
+    rc, out, err = run(capsys, *argv, "--json")
+    assert rc == 0, err
+    doc = json.loads(out)
+    assert doc["schema"] == "symfisher.derive/1"
+    return doc
+
+
+# -- list ----------------------------------------------------------------------------
+def test_list_prints_every_catalog_name(capsys):
+    rc, out, _ = run(capsys, "list")
+    assert rc == 0
+    names = symfisher.families()
+    assert len(names) > 5
+    for name in names:
+        assert name in out, name
+    assert "K=3" in out  # the size column of categorical / categorical_softmax
+
+
+def test_module_entry_point_lists_the_catalog(private_cache):
+    env = {k: v for k, v in os.environ.items() if k != "COLUMNS"}
+    env["SYMFISHER_CACHE_DIR"] = str(private_cache)
+    proc = subprocess.run(
+        [sys.executable, "-m", "symfisher.cli", "list"],
+        capture_output=True,
+        text=True,
+        stdin=subprocess.DEVNULL,
+        env=env,
+        timeout=120,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    for name in symfisher.families():
+        assert name in proc.stdout, name
+
+
+def test_no_command_is_a_usage_error(capsys):
+    with pytest.raises(SystemExit) as info:
+        cli.main([])
+    assert info.value.code == 2
+    assert "usage" in capsys.readouterr().err
+
+
+# -- derive: the table ---------------------------------------------------------------
+def test_derive_table(capsys):
+    rc, out, _ = run(capsys, "derive", "poisson")
+    assert rc == 0
+    assert "poisson" in out
+    assert "[[1/lam]]" in out
+    assert "P P P" in out  # all three route pairs proved equal
+    assert "derived 1 families" in out
+
+
+def test_derive_table_two_families(capsys):
+    rc, out, _ = run(capsys, "derive", "poisson", "exponential")
+    assert rc == 0
+    assert "[[1/lam]]" in out
+    assert "[[lam**(-2)]]" in out
+    assert "derived 2 families" in out
+
+
+def test_second_run_reads_the_disk_cache(capsys, private_cache):
+    run(capsys, "derive", "poisson")
+    assert len(list(private_cache.glob("poisson-*.pkl"))) == 1
+    derivation._MEMORY.clear()
+    rc, out, _ = run(capsys, "derive", "poisson")
+    assert rc == 0
+    assert "(cache)" in out
+    assert "0.0 s of fresh derivation" in out
+
+
+# -- derive: JSON --------------------------------------------------------------------
+def test_derive_json(capsys):
+    doc = run_json(capsys, "derive", "poisson")
+    assert len(doc["families"]) == 1
+    f = doc["families"][0]
+    assert f["family"] == "poisson"
+    assert f["params"] == ["lam"]
+    assert f["regular"] is True
+    assert f["regularity"] is None
+    assert f["fisher"] == "[[1/lam]]"
+    assert set(f["routes"]) == set(ROUTE_NAMES)
+    for name in ROUTE_NAMES:
+        r = f["routes"][name]
+        assert r["matrix"] == "[[1/lam]]"
+        assert r["method"]
+        assert r["seconds"] >= 0
+    assert f["agreement"] == {
+        "score_covariance vs neg_expected_hessian": "proved",
+        "score_covariance vs kl_hessian": "proved",
+        "neg_expected_hessian vs kl_hessian": "proved",
+    }
+    assert f["mean_score"] == "proved"
+    assert "lam" in f["kl"]
+    assert f["from_cache"] is False
+
+
+def test_json_reports_from_cache(capsys):
+    run_json(capsys, "derive", "exponential")
+    derivation._MEMORY.clear()
+    doc = run_json(capsys, "derive", "exponential")
+    assert doc["families"][0]["from_cache"] is True
+
+
+def test_no_cache_flag_bypasses_the_cache(capsys, private_cache):
+    doc = run_json(capsys, "derive", "exponential", "--no-cache")
+    assert doc["families"][0]["from_cache"] is False
+    assert list(private_cache.glob("*.pkl")) == []
+    run_json(capsys, "derive", "exponential")  # fill the cache
+    derivation._MEMORY.clear()
+    doc = run_json(capsys, "derive", "exponential", "--no-cache")
+    assert doc["families"][0]["from_cache"] is False
+
+
+def test_json_keeps_the_order_of_the_names(capsys):
+    doc = run_json(capsys, "derive", "exponential", "bernoulli", "poisson")
+    assert [f["family"] for f in doc["families"]] == [
+        "exponential",
+        "bernoulli",
+        "poisson",
+    ]
+
+
+def test_uniform_is_reported_non_regular(capsys):
+    rc, out, _ = run(capsys, "derive", "uniform", "--json")
+    assert rc == 0  # non-regular is a property, not a failed check
+    f = json.loads(out)["families"][0]
+    assert f["regular"] is False
+    assert f["fisher"] is None
+    assert "support" in f["regularity"]
+    assert "theta" in f["regularity"]
+
+
+def test_uniform_table_says_non_regular(capsys):
+    rc, out, _ = run(capsys, "derive", "uniform")
+    assert rc == 0
+    assert "non-regular" in out
+
+
+# -- derive: LaTeX -------------------------------------------------------------------
+def test_derive_latex(capsys):
+    rc, out, _ = run(capsys, "derive", "poisson", "--latex")
+    assert rc == 0
+    assert out.startswith("% poisson: parameters lam")
+    # sympy.latex(Symbol("lam")) is plain "lam" (only "lambda"/"lamda" become \lambda)
+    assert r"F(\theta) = \left[\begin{matrix}\frac{1}{lam}\end{matrix}\right]" in out
+    assert r"s(\theta; x) = " in out
+    assert r"\mathrm{KL}" in out
+    for name in ROUTE_NAMES:
+        assert f"% route {name}:" in out
+
+
+def test_latex_and_json_are_exclusive(capsys):
+    with pytest.raises(SystemExit) as info:
+        cli.main(["derive", "poisson", "--latex", "--json"])
+    assert info.value.code == 2
+    assert "not allowed with" in capsys.readouterr().err
+
+
+# -- derive: sizes -------------------------------------------------------------------
+def test_size_keyword_is_applied(capsys):
+    # K=2 is cheap (K=4 takes ~20 s on a small machine); the default is K=3,
+    # so the absence of z_2 shows the keyword took effect.
+    doc = run_json(capsys, "derive", "categorical_softmax", "--size", "K=2")
+    f = doc["families"][0]
+    assert f["params"] == ["z_0", "z_1"]
+    assert "z_1" in f["fisher"]
+    assert "z_2" not in f["fisher"]
+
+
+@pytest.mark.parametrize("bad", ["K=x", "K", "K=", "K=-3", "K=2.5"])
+def test_bad_size_is_a_usage_error(capsys, bad):
+    rc, out, err = run(capsys, "derive", "categorical_softmax", "--size", bad)
+    assert rc == 2
+    assert "KEY=INTEGER" in err
+    assert repr(bad) in err
+    assert out == ""
+
+
+@pytest.mark.xfail(
+    strict=True,
+    raises=ValueError,
+    reason="cli._sizes accepts str.isdigit() digits that int() rejects "
+    "(e.g. superscript two): ValueError traceback instead of exit 2",
+)
+def test_unicode_digit_size_is_a_usage_error(capsys):
+    rc, _, err = run(capsys, "derive", "categorical_softmax", "--size", "K=\u00b2")
+    assert rc == 2
+    assert "KEY=INTEGER" in err
+
+
+def test_size_out_of_range_is_a_usage_error(capsys):
+    rc, _, err = run(capsys, "derive", "categorical_softmax", "--size", "K=1")
+    assert rc == 2
+    assert "K" in err
+
+
+def test_size_for_a_family_without_sizes_is_a_usage_error(capsys):
+    rc, _, err = run(capsys, "derive", "poisson", "--size", "K=3")
+    assert rc == 2
+    assert "poisson" in err
+    assert "no size keywords" in err
+
+
+# -- derive: errors ------------------------------------------------------------------
+def test_unknown_family_exits_2(capsys):
+    rc, out, err = run(capsys, "derive", "nope")
+    assert rc == 2
+    assert "'nope'" in err
+    assert err.startswith("symfisher: error:")
+    assert out == ""
+
+
+def test_unknown_family_among_good_ones_derives_nothing(capsys, private_cache):
+    rc, _, err = run(capsys, "derive", "poisson", "nope")
+    assert rc == 2
+    assert "'nope'" in err
+    assert list(private_cache.glob("*.pkl")) == []
+
+
+def test_derive_needs_names_or_all(capsys):
+    rc, out, err = run(capsys, "derive")
+    assert rc == 2
+    assert "--all" in err
+    assert out == ""
+
+
+def test_derive_names_and_all_together_is_an_error(capsys):
+    rc, _, err = run(capsys, "derive", "poisson", "--all")
+    assert rc == 2
+    assert "not both" in err
+
+
+def test_routes_that_differ_exit_1(capsys, monkeypatch):
+    real = derivation.derive
+
+    def differing(fam, **kw):
+        d = real(fam, **kw)
+        return dataclasses.replace(
+            d, agreement={k: "differs" for k in d.agreement}, fisher=None
+        )
+
+    monkeypatch.setattr(derivation, "derive", differing)
+    rc, out, err = run(capsys, "derive", "poisson", "--json")
+    assert rc == 1
+    assert "routes differ for: poisson" in err
+    assert json.loads(out)["families"][0]["family"] == "poisson"
