@@ -81,7 +81,7 @@ def load(family: Family) -> dict[str, Any] | None:
         if not ok:
             raise ValueError("key or checksum mismatch")
         return pickle.loads(entry["payload"])
-    except Exception as e:  # noqa: BLE001 - any unreadable entry is rebuilt
+    except Exception as e:
         warnings.warn(
             f"symfisher: discarding corrupt or stale cache entry {path} ({e})",
             stacklevel=2,
@@ -93,15 +93,22 @@ def load(family: Family) -> dict[str, Any] | None:
 def store(family: Family, payload: dict[str, Any]) -> Path | None:
     """Write ``payload`` atomically; return the path, or ``None`` if unwritable."""
     path = path_for(family)
-    data = pickle.dumps(payload, protocol=pickle.HIGHEST_PROTOCOL)
-    entry = {"key": key(family), "sha256": hashlib.sha256(data).hexdigest(), "payload": data}
+    tmp = None
     try:
+        data = pickle.dumps(payload, protocol=pickle.HIGHEST_PROTOCOL)
+        entry = {
+            "key": key(family),
+            "sha256": hashlib.sha256(data).hexdigest(),
+            "payload": data,
+        }
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
         with os.fdopen(fd, "wb") as fh:
             pickle.dump(entry, fh, protocol=pickle.HIGHEST_PROTOCOL)
         os.replace(tmp, path)
-    except OSError as e:
+    except Exception as e:
+        if tmp is not None:
+            Path(tmp).unlink(missing_ok=True)
         warnings.warn(f"symfisher: cannot write cache entry {path} ({e})", stacklevel=2)
         return None
     return path

@@ -17,7 +17,8 @@ def _sizes(items: Sequence[str]) -> dict[str, int]:
     out = {}
     for item in items:
         key, sep, value = item.partition("=")
-        if not sep or not value.strip().isdigit():
+        value = value.strip()
+        if not sep or not (value.isascii() and value.isdigit()):
             raise SymfisherError(f"--size expects KEY=INTEGER (e.g. K=5), got {item!r}")
         out[key.strip()] = int(value)
     return out
@@ -69,7 +70,9 @@ def _cmd_derive(args: argparse.Namespace) -> int:
         console.print(report.table(out))
         total = sum(d.seconds for d in out if not d.from_cache)
         console.print(f"derived {len(out)} families; {total:.1f} s of fresh derivation")
-    differs = [d.family.name for d in out if "differs" in d.agreement.values() and d.regular]
+    differs = [
+        d.family.name for d in out if "differs" in d.agreement.values() and d.regular
+    ]
     if differs:
         print(f"routes differ for: {', '.join(differs)}", file=sys.stderr)
         return 1
@@ -91,8 +94,13 @@ def build_parser() -> argparse.ArgumentParser:
     fmt = d.add_mutually_exclusive_group()
     fmt.add_argument("--latex", action="store_true", help="print LaTeX")
     fmt.add_argument("--json", action="store_true", help="print JSON")
-    d.add_argument("--size", action="append", default=[], metavar="KEY=N",
-                   help="size keyword of size-generic families, e.g. K=5")
+    d.add_argument(
+        "--size",
+        action="append",
+        default=[],
+        metavar="KEY=N",
+        help="size keyword of size-generic families, e.g. K=5",
+    )
     d.add_argument("--no-cache", action="store_true", help="ignore the on-disk cache")
     d.set_defaults(fn=_cmd_derive)
     return p

@@ -42,7 +42,11 @@ def routes_cell(d: Derivation) -> str:
     """How each route was obtained, e.g. ``1 exp-family | 2 exp-family | 3 KL: Bregman``."""
     return " | ".join(
         f"{i + 1} "
-        + (short_method(d.provenance[r][0]) if d.routes[r] is not None else "unresolved")
+        + (
+            short_method(d.provenance[r][0])
+            if d.routes[r] is not None
+            else "unresolved"
+        )
         for i, r in enumerate(ROUTES)
     )
 
@@ -86,7 +90,10 @@ def table(derivations: Sequence[Derivation]) -> Any:
 def to_json(derivations: Sequence[Derivation]) -> str:
     """JSON report (schema ``symfisher.derive/1``)."""
     return json.dumps(
-        {"schema": "symfisher.derive/1", "families": [d.summary() for d in derivations]},
+        {
+            "schema": "symfisher.derive/1",
+            "families": [d.summary() for d in derivations],
+        },
         indent=2,
     )
 
@@ -102,7 +109,11 @@ def to_latex(d: Derivation) -> str:
         m = d.routes[r]
         lines.append(
             rf"% route {r}: {d.provenance[r][0]}"
-            + ("" if m is None else "\n" + rf"F_{{\mathrm{{{r}}}}} = " + sp.latex(m))
+            + (
+                ""
+                if m is None
+                else "\n" + rf"F_{{\text{{{r.replace('_', ' ')}}}}} = " + sp.latex(m)
+            )
         )
     if d.kl is not None:
         lines.append(r"\mathrm{KL}(p_\theta \| p_{\theta'}) = " + sp.latex(d.kl))

@@ -27,8 +27,10 @@ _deadlines: list[float] = []
 
 
 class _Alarm(BaseException):
-    """Raised by the signal handler; a BaseException so that ``except Exception``
-    inside SymPy cannot swallow it. Converted to :class:`SymbolicTimeout`."""
+    """Raised by the signal handler, converted to :class:`SymbolicTimeout`.
+
+    A ``BaseException``, so that ``except Exception`` inside SymPy cannot swallow it.
+    """
 
 
 _REFIRE = 0.25  # seconds between repeated alarms once a deadline has passed
@@ -94,7 +96,7 @@ def run_limited(fn: Callable[[], T], seconds: float | None = None) -> T:
 def _child(fn: Callable[[], object], conn: object) -> None:  # pragma: no cover
     try:
         conn.send(("ok", fn()))  # type: ignore[attr-defined]
-    except BaseException as e:  # noqa: BLE001 - forwarded to the parent
+    except BaseException as e:
         conn.send(("err", e))  # type: ignore[attr-defined]
 
 
@@ -107,7 +109,13 @@ def _run_in_child(fn: Callable[[], T], seconds: float) -> T:
     try:
         if not parent.poll(seconds):
             raise SymbolicTimeout("symbolic computation exceeded its time limit")
-        status, value = parent.recv()
+        try:
+            status, value = parent.recv()
+        except EOFError:
+            raise SymbolicTimeout(
+                "symbolic computation failed: its worker process died "
+                f"(exit code {proc.exitcode})"
+            ) from None
     finally:
         if proc.is_alive():
             proc.kill()

@@ -7,8 +7,7 @@ os.environ.setdefault(
 )
 os.environ.setdefault("JAX_ENABLE_X64", "1")
 
-import pytest  # noqa: E402
-from hypothesis import settings  # noqa: E402
+from hypothesis import settings
 
 settings.register_profile("ci", max_examples=50, derandomize=True, deadline=None)
 settings.register_profile("dev", max_examples=20, deadline=None)

@@ -109,7 +109,7 @@ def test_memo_returns_the_same_object_without_disk(private_cache, fam):
     assert _entries(private_cache) == []  # the memo hit did not touch the disk
 
 
-def test_use_cache_false_neither_reads_nor_writes(private_cache, fam, monkeypatch):
+def test_use_cache_false_neither_reads_nor_writes(private_cache, fam):
     d = derive(fam, use_cache=False)
     assert d.from_cache is False
     assert _entries(private_cache) == []
@@ -195,7 +195,7 @@ def test_checksum_mismatch_is_named(fam):
     assert not path.exists()  # the bad entry is deleted, never trusted
 
 
-def test_entry_with_a_wrong_key_is_rejected(private_cache, fam, monkeypatch):
+def test_entry_with_a_wrong_key_is_rejected(private_cache, fam):
     first = derive(fam)
     path = cache.path_for(fam)
     payload = pickle.loads(path.read_bytes())["payload"]

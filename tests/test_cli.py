@@ -212,12 +212,6 @@ def test_bad_size_is_a_usage_error(capsys, bad):
     assert out == ""
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=ValueError,
-    reason="cli._sizes accepts str.isdigit() digits that int() rejects "
-    "(e.g. superscript two): ValueError traceback instead of exit 2",
-)
 def test_unicode_digit_size_is_a_usage_error(capsys):
     rc, _, err = run(capsys, "derive", "categorical_softmax", "--size", "K=\u00b2")
     assert rc == 2

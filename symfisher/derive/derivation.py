@@ -16,8 +16,10 @@ import mpmath
 import numpy as np
 import sympy as sp
 
-from symfisher.derive import agreement, fisher as routes_mod
-from symfisher.derive.kl import KL, kl as closed_kl
+from symfisher.derive import agreement
+from symfisher.derive import fisher as routes_mod
+from symfisher.derive.kl import KL
+from symfisher.derive.kl import kl as closed_kl
 from symfisher.derive.numeric import DPS, fisher_numeric
 from symfisher.derive.simplify import is_zero, tidy
 from symfisher.errors import DerivationError, DomainError, SymbolicTimeout
@@ -39,12 +41,14 @@ class NumericFisher(np.ndarray):
     error: float
 
     def __new__(cls, value: Any, provenance: str, error: float = 0.0) -> NumericFisher:
+        """View ``value`` as float64 and attach its provenance and error estimate."""
         obj = np.asarray(value, dtype=np.float64).view(cls)
         obj.provenance = provenance
         obj.error = float(error)
         return obj
 
     def __array_finalize__(self, obj: Any) -> None:
+        """Carry provenance through views and slices."""
         self.provenance = getattr(obj, "provenance", "")
         self.error = getattr(obj, "error", 0.0)
 
@@ -115,9 +119,7 @@ class Derivation:
             sub = {p: sp.Float(v, DPS) for p, v in pt.items()}
             vals = self.fisher.evalf(DPS, subs=sub)
             if all(v.is_number and v.is_real for v in vals):
-                agreed = ", ".join(
-                    r for r in ROUTES if self.routes.get(r) is not None
-                )
+                agreed = ", ".join(r for r in ROUTES if self.routes.get(r) is not None)
                 return NumericFisher(
                     np.array(vals.tolist(), dtype=np.float64),
                     f"closed form (routes: {agreed}), evaluated at {DPS} digits",
@@ -235,8 +237,12 @@ def _numerically_singular(F: sp.Matrix, family: Family) -> bool:
     for _ in range(3):
         pt = {p: sp.Float(v, DPS) for p, v in random_point(family, rng).items()}
         with mpmath.workdps(DPS):
-            M = mpmath.matrix([[mpmath.mpf(str(v)) for v in row]
-                               for row in F.evalf(DPS, subs=pt).tolist()])
+            M = mpmath.matrix(
+                [
+                    [mpmath.mpf(str(v)) for v in row]
+                    for row in F.evalf(DPS, subs=pt).tolist()
+                ]
+            )
             eig = mpmath.eigsy(M)[0]
             lo, hi = min(abs(e) for e in eig), max(abs(e) for e in eig)
             if lo > hi * mpmath.mpf(10) ** -30:
@@ -269,7 +275,9 @@ def _constant_nullspace(F: sp.Matrix, family: Family) -> list[sp.Matrix] | None:
 
     from symfisher.derive.numeric import random_point
 
-    pt = {p: sp.Float(v, DPS) for p, v in random_point(family, random.Random(1)).items()}
+    pt = {
+        p: sp.Float(v, DPS) for p, v in random_point(family, random.Random(1)).items()
+    }
     Fn = np.array(F.evalf(DPS, subs=pt).tolist(), dtype=float)
     w, V = np.linalg.eigh(Fn)
     basis = []
@@ -321,7 +329,7 @@ def derive_uncached(family: Family, seconds: float = 20.0) -> Derivation:
     H = routes_mod.hessian(family)
     r1, mean = routes_mod.score_covariance(family, s, seconds)
     r2 = routes_mod.neg_expected_hessian(family, H, seconds)
-    div: KL = closed_kl(family, seconds / 2)
+    div: KL = closed_kl(family, seconds / 4)
     r3 = routes_mod.kl_hessian(family, div)
     route_list = [r1, r2, r3]
     routes = {r.name: r.matrix for r in route_list}
@@ -392,7 +400,7 @@ def _regularity_report(
     parts = [
         f"non-regular: the support {sp.sstr(family.support)} depends on {deps}, "
         "so differentiation and integration do not commute and the Fisher "
-        "identities fail:"
+        "identities fail"
     ]
     if mean is not None:
         parts.append(f"E[s] = {sp.sstr(mean.T.tolist()[0])} (not 0)")
@@ -410,9 +418,22 @@ def _regularity_report(
 # -- cached entry point --------------------------------------------------------------
 _MEMORY: dict[str, Derivation] = {}
 _FIELDS = (
-    "score", "hessian", "routes", "provenance", "agreement", "agreement_detail",
-    "fisher", "mean_score", "mean_score_status", "kl", "kl_primed", "kl_method",
-    "kl_detail", "regular", "regularity", "seconds",
+    "score",
+    "hessian",
+    "routes",
+    "provenance",
+    "agreement",
+    "agreement_detail",
+    "fisher",
+    "mean_score",
+    "mean_score_status",
+    "kl",
+    "kl_primed",
+    "kl_method",
+    "kl_detail",
+    "regular",
+    "regularity",
+    "seconds",
 )
 
 
@@ -425,6 +446,7 @@ def derive(
       family: a :class:`Family` or a catalog name (then ``size`` keywords apply).
       use_cache: read and write the on-disk cache (and an in-memory memo).
       seconds: time limit for each symbolic route before it is marked unresolved.
+      **size: size keywords of a catalog name (``K=5``, ``d=3``).
     """
     from symfisher import cache
 

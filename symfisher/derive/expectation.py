@@ -53,7 +53,9 @@ class Expectations:
     detail: str = ""
 
 
-def expect(family: Family, exprs: Sequence[sp.Expr], seconds: float = 20.0) -> Expectations:
+def expect(
+    family: Family, exprs: Sequence[sp.Expr], seconds: float = 20.0
+) -> Expectations:
     r"""Closed forms of :math:`\mathbb E_\theta[f_k(x)]` for every ``f_k`` in ``exprs``.
 
     Args:
@@ -78,7 +80,7 @@ def expect(family: Family, exprs: Sequence[sp.Expr], seconds: float = 20.0) -> E
         notes.append(f"integration: no closed form within {seconds:g} s")
     except _Unresolved as e:
         notes.append(f"integration: {e}")
-    except Exception as e:  # noqa: BLE001 - SymPy's own failures mean "no closed form"
+    except Exception as e:
         notes.append(f"integration: SymPy failed ({type(e).__name__}: {e})")
     else:
         method = INTEGRAL
@@ -251,16 +253,31 @@ def _substitution(family: Family) -> tuple[sp.Symbol, sp.Expr, sp.Set] | None:
     """
     if family.latent is not None:
         lat = family.latent
-        return lat.u, lat.g, lat.support
+        (x,) = family.variables
+        logp_u = family.log_density.subs(x, lat.g) + sp.log(sp.diff(lat.g, lat.u))
+        logp_u = sp.simplify(logp_u.replace(*_inverse_rules(lat.u)))
+        inner = _location_scale(family, logp_u, lat.u, lat.support)
+        if inner is None:
+            return lat.u, lat.g, lat.support
+        y, h, support = inner  # standardise the latent variable too
+        return y, lat.g.subs(lat.u, h), support
     if len(family.variables) != 1 or family.is_discrete:
         return None
     if family.support_depends_on_params:
         return None
     (x,) = family.variables
-    support = family.supports[0]
+    return _location_scale(family, family.log_density, x, family.supports[0])
+
+
+def _location_scale(
+    family: Family, log_density: sp.Expr, x: sp.Symbol, support: sp.Set
+) -> tuple[sp.Symbol, sp.Expr, sp.Set] | None:
+    """A location-scale (or log-location-scale) standardisation of ``x``."""
     y = sp.Dummy("y", real=True)
     reals = support == sp.Interval(-sp.oo, sp.oo)
-    locs = [p for p in family.params if p.is_real and not p.is_positive] if reals else []
+    locs = (
+        [p for p in family.params if p.is_real and not p.is_positive] if reals else []
+    )
     scales = [p for p in family.params if p.is_positive]
     candidates = [(m, s) for m in [*locs, None] for s in [*scales, None]]
     positive = support == sp.Interval.open(0, sp.oo)
@@ -271,7 +288,7 @@ def _substitution(family: Family) -> tuple[sp.Symbol, sp.Expr, sp.Set] | None:
             continue
         g = (loc if loc is not None else 0) + (scale if scale is not None else 1) * y
         used = {q for q in (loc, scale) if q is not None}
-        if _standardises(family.log_density, x, g, y, used):
+        if _standardises(log_density, x, g, y, used):
             return y, g, (support if loc is None else sp.Interval(-sp.oo, sp.oo))
     if positive:  # log-location-scale: x = exp(mu + sigma y)
         real_params = [p for p in family.params if p.is_real]
@@ -279,7 +296,7 @@ def _substitution(family: Family) -> tuple[sp.Symbol, sp.Expr, sp.Set] | None:
             for scale in [*scales, None]:
                 g = sp.exp(loc + (scale if scale is not None else 1) * y)
                 used = {q for q in (loc, scale) if q is not None}
-                if _standardises(family.log_density, x, g, y, used):
+                if _standardises(log_density, x, g, y, used):
                     return y, g, sp.Interval(-sp.oo, sp.oo)
     return None
 

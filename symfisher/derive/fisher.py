@@ -66,7 +66,9 @@ def score_covariance(
     exprs = [s[i] for i in range(n)] + [s[i] * s[j] for i, j in _pairs(n)]
     res = expect(family, exprs, seconds)
     if res.values is None:
-        return Route(ROUTES[0], None, res.method, res.detail, time.perf_counter() - t0), None
+        return Route(
+            ROUTES[0], None, res.method, res.detail, time.perf_counter() - t0
+        ), None
     mean = sp.Matrix([tidy(v) for v in res.values[:n]])
     F = tidy_matrix(_symmetric(n, list(res.values[n:])))
     return Route(ROUTES[0], F, res.method, res.detail, time.perf_counter() - t0), mean
@@ -86,7 +88,11 @@ def kl_hessian(family: Family, divergence: KL) -> Route:
     t0 = time.perf_counter()
     if divergence.expr is None:
         return Route(
-            ROUTES[2], None, divergence.method, "no closed-form KL", time.perf_counter() - t0
+            ROUTES[2],
+            None,
+            divergence.method,
+            "no closed-form KL",
+            time.perf_counter() - t0,
         )
     back = dict(zip(divergence.primed, family.params, strict=True))
     n = family.n_params

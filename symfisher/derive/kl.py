@@ -1,6 +1,6 @@
 r"""Closed-form KL divergence :math:`\mathrm{KL}(p_\theta \,\|\, p_{\theta'})`.
 
-Exponential families use the Bregman form
+Exponential families (without declared cumulants) use the Bregman form
 
 .. math:: \mathrm{KL} = A(\eta') - A(\eta) - (\eta' - \eta)\cdot\nabla A(\eta);
 
@@ -24,7 +24,7 @@ BREGMAN = "exponential-family Bregman divergence of A"
 
 @dataclass(frozen=True)
 class KL:
-    """A closed-form KL with its provenance.
+    r"""A closed-form KL with its provenance.
 
     Attributes:
       expr: KL in the family's parameters and their primed copies, or ``None``.
@@ -44,7 +44,8 @@ def kl(family: Family, seconds: float = 20.0) -> KL:
     primed = family.primed()
     to_primed = dict(zip(family.params, primed, strict=True))
     ef = family.expfam
-    if ef is not None and not family.is_finite and not family.support_depends_on_params:
+    bregman = ef is not None and family.cumulants is None
+    if bregman and not family.is_finite and not family.support_depends_on_params:
         eta = dict(zip(ef.nat, ef.eta, strict=True))
         eta_p = {n: e.subs(to_primed) for n, e in eta.items()}
         grad = [sp.diff(ef.A, n) for n in ef.nat]

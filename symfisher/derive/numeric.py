@@ -10,6 +10,7 @@ use ``mpmath.nsum``. Each value comes with an error estimate.
 
 from __future__ import annotations
 
+import itertools
 import random
 from collections.abc import Mapping, Sequence
 
@@ -23,7 +24,9 @@ from symfisher.families.family import Family, finite_values
 DPS = 50
 
 
-def random_point(family: Family, rng: random.Random, tries: int = 1000) -> dict[sp.Symbol, float]:
+def random_point(
+    family: Family, rng: random.Random, tries: int = 1000
+) -> dict[sp.Symbol, float]:
     """A random valid parameter point, moderate in scale, meeting every constraint.
 
     Reals draw from U(-1.5, 1.5), positive values from exp(U(-1, 1)), bounded
@@ -33,7 +36,7 @@ def random_point(family: Family, rng: random.Random, tries: int = 1000) -> dict[
         values = [_draw(dom, rng) for dom in family.domains]
         try:
             return family.point(values)
-        except Exception:  # noqa: BLE001 - constraint not met: draw again
+        except Exception:
             continue
     raise DerivationError(f"{family.name}: no valid random point in {tries} draws")
 
@@ -129,7 +132,9 @@ def _product(grids):
 def _integrate(family, supports, dens, fn, point):
     if family.is_discrete:
         if len(supports) != 1:
-            raise DerivationError(f"{family.name}: multivariate infinite sums unsupported")
+            raise DerivationError(
+                f"{family.name}: multivariate infinite sums unsupported"
+            )
         s = supports[0]
         lo = int(s.inf)
         hi = mpmath.inf if s.sup == sp.oo else int(s.sup)
@@ -163,7 +168,7 @@ def _quad_scalar(
     pts = _breakpoints(support, point)
     y = sp.Dummy("y", nonnegative=True)
     total, err = mpmath.mpf(0), mpmath.mpf(0)
-    for a, b in zip(pts[:-1], pts[1:], strict=True):
+    for a, b in itertools.pairwise(pts):
         pieces = []
         if mpmath.isinf(a) and mpmath.isinf(b):
             pieces.append(({}, x, [a, b]))

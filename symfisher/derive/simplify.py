@@ -8,7 +8,7 @@ from symfisher.errors import SymbolicTimeout
 from symfisher.timelimit import run_limited
 
 
-def tidy(expr: sp.Expr, seconds: float = 4.0) -> sp.Expr:
+def tidy(expr: sp.Expr, seconds: float = 2.0) -> sp.Expr:
     """``simplify(expr)`` within ``seconds``; on timeout a cheaper exact form.
 
     The fallback is ``cancel`` (itself limited), then ``expr`` unchanged.
@@ -31,7 +31,7 @@ def _simplify(expr: sp.Expr) -> sp.Expr:
     return out
 
 
-def tidy_matrix(M: sp.Matrix, seconds: float = 4.0) -> sp.Matrix:
+def tidy_matrix(M: sp.Matrix, seconds: float = 2.0) -> sp.Matrix:
     """:func:`tidy` applied entry by entry, keeping symmetry."""
     out = sp.Matrix(M)
     for i in range(M.rows):
@@ -54,7 +54,9 @@ def is_zero(expr: sp.Expr, seconds: float = 4.0) -> bool | None:
     if out == 0:
         return True
     try:
-        out = run_limited(lambda: sp.simplify(sp.trigsimp(sp.expand_func(out))), seconds)
+        out = run_limited(
+            lambda: sp.simplify(sp.trigsimp(sp.expand_func(out))), seconds
+        )
     except SymbolicTimeout:
         return None
     return True if out == 0 else None

@@ -51,7 +51,7 @@ def family(name: str, **size: int) -> Family:
     Raises:
       FamilyError: for an unknown name or a size keyword the family does not take.
     """
-    builder = _builder(name)
+    _builder(name)
     allowed = size_keywords(name)
     extra = sorted(set(size) - set(allowed))
     if extra:

@@ -133,9 +133,7 @@ def student_t(nu: int = 4) -> Family:
     check_size("student_t", "nu", nu, 1)
     mu, sigma, x = real("mu"), positive("sigma"), real("x")
     n = sp.Integer(nu)
-    const = (
-        sp.loggamma((n + 1) / 2) - sp.loggamma(n / 2) - sp.log(n * sp.pi) / 2
-    )
+    const = sp.loggamma((n + 1) / 2) - sp.loggamma(n / 2) - sp.log(n * sp.pi) / 2
     return Family(
         name="student_t",
         params=(mu, sigma),

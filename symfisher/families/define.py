@@ -1,5 +1,6 @@
-r"""User families: ``define_family`` from a string or SymPy expression, and
-``reparameterize``.
+r"""User families: ``define_family`` and ``reparameterize``.
+
+``define_family`` takes a string (parsed safely) or a SymPy expression.
 
 A reparameterisation :math:`\theta = h(\omega)` gives a new family whose Fisher
 transforms as a metric tensor, :math:`F_\omega = J^\top F_\theta J`,
@@ -191,14 +192,16 @@ class ReparamSampler:
     _cache: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     def __call__(self, key: Any, theta: Any, shape: tuple[int, ...] = ()) -> Any:
-        """Draw from the base family at :math:`\\theta = h(\\omega)`."""
+        r"""Draw from the base family at :math:`\\theta = h(\\omega)`."""
         import jax.numpy as jnp
 
         fn = self._cache.get("fn")
         if fn is None:
             fn = sp.lambdify([self.new], list(self.old), modules="jax")
             self._cache["fn"] = fn
-        old = jnp.stack([jnp.asarray(v, dtype=jnp.result_type(theta)) for v in fn(theta)])
+        old = jnp.stack(
+            [jnp.asarray(v, dtype=jnp.result_type(theta)) for v in fn(theta)]
+        )
         return self.base(key, old, shape)
 
 
@@ -210,9 +213,7 @@ def _names_in(text: str) -> list[str]:
         raise ParseError(f"cannot parse {text!r}: {e.msg} at column {e.offset}") from e
     called = {id(n.func) for n in ast.walk(tree) if isinstance(n, ast.Call)}
     names = [
-        n
-        for n in ast.walk(tree)
-        if isinstance(n, ast.Name) and id(n) not in called
+        n for n in ast.walk(tree) if isinstance(n, ast.Name) and id(n) not in called
     ]
     names.sort(key=lambda n: (n.lineno, n.col_offset))
     out: list[str] = []
@@ -264,7 +265,9 @@ def reparameterize(
             continue
         expr = mapping[p.name]
         names = (
-            _names_in(expr) if isinstance(expr, str) else sorted(s.name for s in expr.free_symbols)
+            _names_in(expr)
+            if isinstance(expr, str)
+            else sorted(s.name for s in expr.free_symbols)
         )
         for n in names:
             if n in kept or n in new_syms or (n in reserved and n not in params):
@@ -280,7 +283,9 @@ def reparameterize(
             domains.append(d)
         table = {**kept, **new_syms}
         value = (
-            parse_expr(expr, table) if isinstance(expr, str) else _rebind(expr, table, family.name)
+            parse_expr(expr, table)
+            if isinstance(expr, str)
+            else _rebind(expr, table, family.name)
         )
         subs[p] = value
     _check_image(family, subs, order, domains)
@@ -291,8 +296,14 @@ def reparameterize(
     if cum is not None:
         cum = Cumulants(atoms=cum.atoms, t=cum.t, K=cum.K.subs(subs))
     old_exprs = tuple(subs.get(p, p) for p in family.params)
-    sampler = ReparamSampler(family.sampler, old_exprs, tuple(order)) if family.sampler else None
-    default = "_".join([family.name, *new_syms]) if new_syms else f"{family.name}_reparam"
+    sampler = (
+        ReparamSampler(family.sampler, old_exprs, tuple(order))
+        if family.sampler
+        else None
+    )
+    default = (
+        "_".join([family.name, *new_syms]) if new_syms else f"{family.name}_reparam"
+    )
     return Family(
         name=_check_name(name or default, "family name"),
         params=tuple(order),
@@ -322,8 +333,12 @@ def _check_image(
 
     rng = random.Random(0)
     probe = Family(
-        name="probe", params=tuple(order), domains=tuple(domains),
-        variables=(), log_density=sp.Integer(0), supports=(),
+        name="probe",
+        params=tuple(order),
+        domains=tuple(domains),
+        variables=(),
+        log_density=sp.Integer(0),
+        supports=(),
     )
     from symfisher.derive.numeric import random_point
 

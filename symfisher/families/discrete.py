@@ -114,7 +114,10 @@ def poisson() -> Family:
         supports=(SUPPORTS["nonnegative_integers"],),
         sampler=lazy_sampler("poisson"),
         expfam=ExpFamily(
-            eta=(sp.log(lam),), T=(x,), A=sp.exp(n), nat=(n,),
+            eta=(sp.log(lam),),
+            T=(x,),
+            A=sp.exp(n),
+            nat=(n,),
             log_h=-sp.loggamma(x + 1),
         ),
         description="Poisson(lam), rate parameter",

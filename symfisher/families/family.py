@@ -184,9 +184,7 @@ class Family:
 
         Their names end in ``'`` (``mu'``); :meth:`unprimed` maps them back.
         """
-        return tuple(
-            sp.Symbol(f"{p.name}'", **p.assumptions0) for p in self.params
-        )
+        return tuple(sp.Symbol(f"{p.name}'", **p.assumptions0) for p in self.params)
 
     def unprimed(self, symbol: sp.Symbol) -> sp.Symbol | None:
         """The parameter whose primed copy is ``symbol``, or ``None``."""
@@ -211,9 +209,7 @@ class Family:
         if self.expfam is not None:
             e = self.expfam
             parts.append(
-                "expfam="
-                + sp.srepr((e.eta, e.T, e.A, e.nat, e.log_h))
-                + repr(e.atoms)
+                "expfam=" + sp.srepr((e.eta, e.T, e.A, e.nat, e.log_h)) + repr(e.atoms)
             )
         if self.cumulants is not None:
             c = self.cumulants
@@ -228,7 +224,9 @@ class Family:
         return hashlib.sha256(self.definition_text().encode()).hexdigest()
 
     # -- points --------------------------------------------------------------
-    def point(self, values: Mapping[Any, Any] | Sequence[Any]) -> dict[sp.Symbol, float]:
+    def point(
+        self, values: Mapping[Any, Any] | Sequence[Any]
+    ) -> dict[sp.Symbol, float]:
         """Validate a parameter point and return it keyed by parameter symbol.
 
         Args:

@@ -191,7 +191,9 @@ def _forward_substitute(L: sp.Matrix, b: sp.Matrix) -> list[sp.Expr]:
     return z
 
 
-def _full_gaussian_expfam(xs: list[sp.Symbol], mu: sp.Matrix, L: sp.Matrix) -> ExpFamily:
+def _full_gaussian_expfam(
+    xs: list[sp.Symbol], mu: sp.Matrix, L: sp.Matrix
+) -> ExpFamily:
     r""":math:`\eta_1 = \Sigma^{-1}\mu`, :math:`\eta_{ij}` the coefficient of :math:`x_i x_j`.
 
     .. math:: A(\eta) = -\tfrac14 \eta_1^\top N^{-1} \eta_1 - \tfrac12 \log\det(-2N),
@@ -210,9 +212,7 @@ def _full_gaussian_expfam(xs: list[sp.Symbol], mu: sp.Matrix, L: sp.Matrix) -> E
         N[i, j] = s if i == j else s / 2
         N[j, i] = N[i, j]
     n1v = sp.Matrix(n1)
-    A = -(n1v.T * N.adjugate() * n1v)[0, 0] / (4 * N.det()) - sp.log(
-        (-2 * N).det()
-    ) / 2
+    A = -(n1v.T * N.adjugate() * n1v)[0, 0] / (4 * N.det()) - sp.log((-2 * N).det()) / 2
     return ExpFamily(
         eta=(*eta1, *eta2),
         T=(*xs, *[xs[i] * xs[j] for i, j in pairs]),

@@ -26,7 +26,10 @@ def test_reparameterised_fisher_is_pullback(base, mapping, params):
     fam = sf.family(base)
     new = sf.reparameterize(fam, mapping, params=params)
     d_old, d_new = sf.derive(fam), sf.derive(new)
-    subs = {p: new_expr for p, new_expr in zip(fam.params, _old_exprs(fam, new, mapping))}
+    subs = {
+        p: new_expr
+        for p, new_expr in zip(fam.params, _old_exprs(fam, new, mapping), strict=False)
+    }
     J = sp.Matrix([[sp.diff(subs[p], q) for q in new.params] for p in fam.params])
     pull = J.T * d_old.fisher.subs(subs) * J
     diff = d_new.fisher - pull
@@ -68,7 +71,9 @@ def test_cramer_rao_bound_of_parameters_and_of_a_function():
     mu, sigma = d.family.params
     n = sp.Symbol("n", positive=True)
     bound = d.cramer_rao(n)
-    assert sp.simplify(bound - sp.diag(sigma**2 / n, sigma**2 / (2 * n))) == sp.zeros(2, 2)
+    assert sp.simplify(bound - sp.diag(sigma**2 / n, sigma**2 / (2 * n))) == sp.zeros(
+        2, 2
+    )
     # g = sigma^2 (the variance): (2 sigma)^2 * sigma^2 / (2 n) = 2 sigma^4 / n
     assert sp.simplify(d.cramer_rao(n, g="sigma**2") - 2 * sigma**4 / n) == 0
     # g = mu / sigma (signal to noise): 1/n + mu^2 / (2 n sigma^2)
@@ -85,7 +90,7 @@ def test_cramer_rao_rejects_bad_n_and_singular_fisher():
 
 def test_natural_gradient_invertible_and_singular():
     d = sf.derive("normal")
-    mu, sigma = d.family.params
+    _mu, sigma = d.family.params
     ng = d.natural_gradient([1, 1])
     assert sp.simplify(ng - sp.Matrix([sigma**2, sigma**2 / 2])) == sp.zeros(2, 1)
     num = d.natural_gradient([1.0, 2.0], point={"mu": 0.0, "sigma": 2.0})
@@ -95,16 +100,21 @@ def test_natural_gradient_invertible_and_singular():
     pt = {"z_0": 0.1, "z_1": -0.4, "z_2": 0.9}
     z = np.array(list(pt.values()))
     p = np.exp(z) / np.exp(z).sum()
-    g = p * np.array([1.0, -2.0, 0.5]) - p * (p @ np.array([1.0, -2.0, 0.5]))  # in range(F)
+    g = p * np.array([1.0, -2.0, 0.5]) - p * (
+        p @ np.array([1.0, -2.0, 0.5])
+    )  # in range(F)
     x = soft.natural_gradient(list(g), point=pt)
     F = np.diag(p) - np.outer(p, p)
     np.testing.assert_allclose(F @ x, g, atol=1e-14)
     assert abs(x.sum()) < 1e-12  # minimum-norm: orthogonal to the null direction
     sym = soft.natural_gradient(["1", "-1", "0"])
-    sub = {s: v for s, v in zip(soft.family.params, pt.values())}
+    sub = {s: v for s, v in zip(soft.family.params, pt.values(), strict=False)}
     np.testing.assert_allclose(
         np.array(sym.evalf(30, subs=sub).tolist(), dtype=float).ravel(),
-        soft.natural_gradient([1, -1, 0], point=pt), rtol=1e-12, atol=1e-14)
+        soft.natural_gradient([1, -1, 0], point=pt),
+        rtol=1e-12,
+        atol=1e-14,
+    )
 
 
 def test_natural_gradient_wrong_length():
@@ -129,8 +139,9 @@ def test_uniform_is_reported_non_regular_with_actual_values():
 
 
 def test_user_family_with_parameter_dependent_support_is_non_regular():
-    fam = sf.define_family("shifted_exp", "-(x - m)", params={"m": "real"},
-                           support="interval(m, oo)")
+    fam = sf.define_family(
+        "shifted_exp", "-(x - m)", params={"m": "real"}, support="interval(m, oo)"
+    )
     d = sf.derive(fam)
     assert not d.regular
     assert "depends on m" in d.regularity

@@ -52,7 +52,9 @@ def test_fisher_matches_textbook(entry):
         got = np.array(d.fisher.evalf(40, subs=sub).tolist(), dtype=float)
         ref = np.array(want.evalf(40, subs=sub).tolist(), dtype=float)
         np.testing.assert_allclose(got, ref, rtol=1e-12, atol=1e-14)
-        np.testing.assert_allclose(np.asarray(d.fisher_at(pt)), ref, rtol=1e-12, atol=1e-14)
+        np.testing.assert_allclose(
+            np.asarray(d.fisher_at(pt)), ref, rtol=1e-12, atol=1e-14
+        )
 
 
 @pytest.mark.parametrize("entry", REFERENCE, ids=[e["name"] for e in REFERENCE])
@@ -80,4 +82,7 @@ def test_softmax_reference_description():
     sub = {k: sp.Float(v, 40) for k, v in pt.items()}
     np.testing.assert_allclose(
         np.array(d.fisher.evalf(40, subs=sub).tolist(), dtype=float),
-        np.array(ref.evalf(40, subs=sub).tolist(), dtype=float), rtol=1e-12, atol=1e-15)
+        np.array(ref.evalf(40, subs=sub).tolist(), dtype=float),
+        rtol=1e-12,
+        atol=1e-15,
+    )
