@@ -20,7 +20,9 @@ import sympy as sp
 from symfisher.derive.expectation import expect
 from symfisher.derive.kl import KL
 from symfisher.derive.simplify import tidy, tidy_matrix
+from symfisher.errors import SymbolicTimeout
 from symfisher.families.family import Family
+from symfisher.timelimit import run_limited
 
 ROUTES = ("score_covariance", "neg_expected_hessian", "kl_hessian")
 
@@ -83,7 +85,7 @@ def neg_expected_hessian(family: Family, H: sp.Matrix, seconds: float) -> Route:
     return Route(ROUTES[1], M, res.method, res.detail, time.perf_counter() - t0)
 
 
-def kl_hessian(family: Family, divergence: KL) -> Route:
+def kl_hessian(family: Family, divergence: KL, seconds: float = 20.0) -> Route:
     r"""Route 3, :math:`\nabla^2_{\theta'}\mathrm{KL}(p_\theta\|p_{\theta'})` at :math:`\theta' = \theta`."""
     t0 = time.perf_counter()
     if divergence.expr is None:
@@ -96,11 +98,24 @@ def kl_hessian(family: Family, divergence: KL) -> Route:
         )
     back = dict(zip(divergence.primed, family.params, strict=True))
     n = family.n_params
-    values = []
-    for i, j in _pairs(n):
-        d2 = sp.diff(divergence.expr, divergence.primed[i], divergence.primed[j])
-        values.append(d2.subs(back))
-    M = _symmetric(n, values)
+
+    def hess() -> sp.Matrix:
+        values = []
+        for i, j in _pairs(n):
+            d2 = sp.diff(divergence.expr, divergence.primed[i], divergence.primed[j])
+            values.append(d2.subs(back))
+        return _symmetric(n, values)
+
+    try:
+        M = run_limited(hess, seconds)
+    except SymbolicTimeout:
+        return Route(
+            ROUTES[2],
+            None,
+            "unresolved",
+            f"differentiating the KL exceeded {seconds:g} s",
+            time.perf_counter() - t0,
+        )
     if M.has(sp.DiracDelta, sp.nan, sp.zoo):
         return Route(
             ROUTES[2],
