@@ -1,0 +1,1 @@
+"""Code generation: SymPy expressions to standalone JAX source (work in progress)."""

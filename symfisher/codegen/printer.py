@@ -1,0 +1,79 @@
+"""A JAX printer that maps every function the catalog uses, and fails loudly otherwise.
+
+SymPy's own ``JaxPrinter`` prints ``loggamma`` as ``math.lgamma`` (scalar only)
+and has no ``polygamma`` or ``besseli``; this subclass prints them to
+``jax.scipy.special`` and refuses unknown nodes.
+"""
+
+from __future__ import annotations
+
+import sympy as sp
+from sympy.printing.numpy import JaxPrinter
+
+from symfisher.errors import SymfisherError
+
+
+class UnsupportedNodeError(SymfisherError):
+    """An expression node has no JAX translation."""
+
+
+class KernelPrinter(JaxPrinter):
+    """``JaxPrinter`` with the special functions of the catalog."""
+
+    def __init__(self) -> None:
+        super().__init__({"strict": True})
+
+    def _special(self, name: str, *args: sp.Expr) -> str:
+        return f"jss.{name}({', '.join(self._print(a) for a in args)})"
+
+    def _print_loggamma(self, e: sp.loggamma) -> str:
+        return self._special("gammaln", *e.args)
+
+    def _print_gamma(self, e: sp.gamma) -> str:
+        return f"jnp.exp({self._special('gammaln', *e.args)})"
+
+    def _print_polygamma(self, e: sp.polygamma) -> str:
+        n, x = e.args
+        if n == 0:
+            return self._special("digamma", x)
+        return self._special("polygamma", n, x)
+
+    def _print_besseli(self, e: sp.besseli) -> str:
+        nu, x = e.args
+        if nu in (0, 1):
+            # exponentially scaled Bessel functions times exp(|x|): no overflow
+            # until the final product.
+            return f"(jss.i{int(nu)}e({self._print(x)}) * jnp.exp(jnp.abs({self._print(x)})))"
+        if nu.is_integer:
+            n = abs(int(nu))  # I_{-n} = I_n
+            if n >= 2:  # I_n = I_{n-2} - 2 (n-1)/x I_{n-1}
+                return self._print(
+                    sp.besseli(n - 2, x, evaluate=False)
+                    - 2 * (n - 1) / x * sp.besseli(n - 1, x, evaluate=False)
+                )
+            return self._print(sp.besseli(n, x))
+        raise UnsupportedNodeError(f"besseli of order {nu} has no JAX kernel")
+
+    def _print_DiracDelta(self, e: sp.DiracDelta) -> str:
+        # Kernels are evaluated pointwise: the almost-everywhere value is 0.
+        return f"jnp.zeros_like({self._print(e.args[0])})"
+
+    def _print_erf(self, e: sp.erf) -> str:
+        return self._special("erf", *e.args)
+
+    def _print_erfc(self, e: sp.erfc) -> str:
+        return self._special("erfc", *e.args)
+
+    def _print_Symbol(self, e: sp.Symbol) -> str:
+        return identifier(e)
+
+    def emptyPrinter(self, expr: object) -> str:
+        """Unknown nodes fail loudly."""
+        raise UnsupportedNodeError(
+            f"unsupported SymPy node {type(expr).__name__}: {expr}"
+        )
+
+
+def identifier(s: sp.Symbol) -> str:
+    """A Python identifier for a symbol (``mu'`` becomes ``mu_q``)."""
+    return s.name.replace("'", "_q")
