@@ -60,21 +60,27 @@ def _fn(expr: sp.Expr, args: Sequence[sp.Symbol]):
 
 
 def expectation_numeric(
-    family: Family, f: sp.Expr, point: Mapping[sp.Symbol, float]
+    family: Family, f: sp.Expr, point: Mapping[sp.Symbol, float], dps: int = DPS
 ) -> tuple[mpmath.mpf, mpmath.mpf]:
     """``(E[f], error estimate)`` at ``point`` by quadrature or summation."""
-    (val,), (err,) = expectations_numeric(family, [f], point)
+    (val,), (err,) = expectations_numeric(family, [f], point, dps)
     return val, err
 
 
 def expectations_numeric(
-    family: Family, fs: Sequence[sp.Expr], point: Mapping[sp.Symbol, float]
+    family: Family,
+    fs: Sequence[sp.Expr],
+    point: Mapping[sp.Symbol, float],
+    dps: int = DPS,
 ) -> tuple[list[mpmath.mpf], list[mpmath.mpf]]:
-    """Numeric ``E[f]`` for each ``f`` with an error estimate, at ``point``."""
+    """Numeric ``E[f]`` for each ``f`` with an error estimate, at ``point``.
+
+    ``dps`` is the working precision (decimal digits).
+    """
     sub = {p: sp.Float(v, DPS) for p, v in point.items()}
     logp = family.log_density.subs(sub)
     vs = family.variables
-    with mpmath.workdps(DPS):
+    with mpmath.workdps(dps):
         dens = _fn(sp.exp(logp), vs)
         if family.is_finite:
             funcs = [_fn(sp.sympify(f).subs(sub), vs) for f in fs]
