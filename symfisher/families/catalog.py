@@ -74,7 +74,6 @@ def _builder(name: str) -> Callable[..., Family]:
         ) from None
 
 
-#: Catalog families at their default sizes.
 def catalog() -> list[Family]:
     """Every catalog family at its default size."""
     return [family(n) for n in BUILDERS]

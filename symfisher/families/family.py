@@ -164,7 +164,7 @@ class Family:
     @property
     def is_finite(self) -> bool:
         """True when every coordinate has finite support (exact sums apply)."""
-        return all(_finite_values(s) is not None for s in self.supports)
+        return all(finite_values(s) is not None for s in self.supports)
 
     @property
     def is_discrete(self) -> bool:
@@ -283,7 +283,7 @@ class Family:
         return out
 
 
-def _finite_values(s: sp.Set) -> tuple[sp.Expr, ...] | None:
+def finite_values(s: sp.Set) -> tuple[sp.Expr, ...] | None:
     """The elements of a finite set, or ``None`` when infinite or symbolic."""
     if isinstance(s, sp.FiniteSet):
         return tuple(s.args)
@@ -298,11 +298,6 @@ def _is_integer_set(s: sp.Set) -> bool:
     if isinstance(s, sp.FiniteSet):
         return all(a.is_integer for a in s.args)
     return s.is_subset(sp.Integers) is True
-
-
-def finite_values(s: sp.Set) -> tuple[sp.Expr, ...] | None:
-    """Public alias of the finite-support enumerator."""
-    return _finite_values(s)
 
 
 def check_size(name: str, key: str, value: int, least: int) -> None:
