@@ -75,7 +75,7 @@ def expect(
         except _NotPolynomial as e:
             notes.append(f"exponential-family moments: {e}")
     try:
-        values = run_limited(lambda: _integrate_all(family, exprs), seconds)
+        values, method = run_limited(lambda: _integrate_all(family, exprs), seconds)
     except SymbolicTimeout:
         notes.append(f"integration: no closed form within {seconds:g} s")
     except _Unresolved as e:
@@ -83,11 +83,6 @@ def expect(
     except Exception as e:
         notes.append(f"integration: SymPy failed ({type(e).__name__}: {e})")
     else:
-        method = INTEGRAL
-        if family.is_discrete:
-            method = SUMMATION
-        elif _substitution(family) is not None:
-            method = LATENT
         return Expectations(tuple(values), method, "; ".join(notes))
     return Expectations(None, UNRESOLVED, "; ".join(notes))
 
@@ -179,25 +174,34 @@ def _at_natural(expr: sp.Expr, at_eta: dict[sp.Symbol, sp.Expr]) -> sp.Expr:
 
 
 # -- integration -----------------------------------------------------------------
-def _integrate_all(family: Family, exprs: Sequence[sp.Expr]) -> list[sp.Expr]:
+def _integrate_all(
+    family: Family, exprs: Sequence[sp.Expr]
+) -> tuple[list[sp.Expr], str]:
+    """Checked closed forms of every expectation, and the method that found them."""
     sub = _substitution(family)
     if sub is not None:
         u, g, support = sub
-        return [
-            _checked(family, f, _substituted_integral(family, f, u, g, support))
+        (x,) = family.variables
+        logp_u = _log_density_under(family.log_density, x, g, u)
+        dens = _density(sp.expand(sp.expand_log(sp.simplify(logp_u), force=True)))
+        values = [
+            _checked(family, f, _substituted_integral(family, f, u, g, dens, support))
             for f in exprs
         ]
+        return values, LATENT
     density = _density(family.log_density)
     if family.is_discrete:
         density = _exp_to_pow(density)  # exp(x log(1-p)) -> (1-p)**x
-        return [
+        values = [
             _checked(family, f, _evaluated(_sum_terms(family, density, f), family))
             for f in exprs
         ]
-    return [
+        return values, SUMMATION
+    values = [
         _checked(family, f, _evaluated(_integrate(family, density * f), family))
         for f in exprs
     ]
+    return values, INTEGRAL
 
 
 def _exp_to_pow(e: sp.Expr) -> sp.Expr:
@@ -254,8 +258,7 @@ def _substitution(family: Family) -> tuple[sp.Symbol, sp.Expr, sp.Set] | None:
     if family.latent is not None:
         lat = family.latent
         (x,) = family.variables
-        logp_u = family.log_density.subs(x, lat.g) + sp.log(sp.diff(lat.g, lat.u))
-        logp_u = sp.simplify(logp_u.replace(*_inverse_rules(lat.u)))
+        logp_u = sp.simplify(_log_density_under(family.log_density, x, lat.g, lat.u))
         inner = _location_scale(family, logp_u, lat.u, lat.support)
         if inner is None:
             return lat.u, lat.g, lat.support
@@ -305,20 +308,28 @@ def _standardises(
     logp: sp.Expr, x: sp.Symbol, g: sp.Expr, y: sp.Symbol, used: set[sp.Symbol]
 ) -> bool:
     """Whether the density of ``y`` under ``x = g(y)`` is free of ``used``."""
-    logp_y = logp.subs(x, g) + sp.log(sp.diff(g, y))
-    std = sp.expand(sp.expand_log(logp_y, force=True))
+    std = sp.expand(sp.expand_log(_log_density_under(logp, x, g, y), force=True))
     return not (std.free_symbols & used)
 
 
-def _substituted_integral(
-    family: Family, f: sp.Expr, u: sp.Symbol, g: sp.Expr, support: sp.Set
+def _log_density_under(
+    logp: sp.Expr, x: sp.Symbol, g: sp.Expr, u: sp.Symbol
 ) -> sp.Expr:
+    r""":math:`\log p(g(u)) + \log g'(u)`, the log-density of :math:`u` for monotone increasing :math:`g`."""
+    return (logp.subs(x, g) + sp.log(sp.diff(g, u))).replace(*_inverse_rules(u))
+
+
+def _substituted_integral(
+    family: Family,
+    f: sp.Expr,
+    u: sp.Symbol,
+    g: sp.Expr,
+    dens: sp.Expr,
+    support: sp.Set,
+) -> sp.Expr:
+    """``∫ dens(u) f(g(u)) du`` over ``support``, term by term."""
     (x,) = family.variables
-    inverse = _inverse_rules(u)
-    logp_u = family.log_density.subs(x, g) + sp.log(sp.diff(g, u))
-    logp_u = sp.expand(sp.expand_log(sp.simplify(logp_u.replace(*inverse)), force=True))
-    f_u = sp.expand(f.subs(x, g).replace(*inverse))
-    dens = _density(logp_u)
+    f_u = sp.expand(f.subs(x, g).replace(*_inverse_rules(u)))
     lo, hi = support.inf, support.sup
     out = sp.Add(
         *[
