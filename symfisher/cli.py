@@ -79,6 +79,58 @@ def _cmd_derive(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_generate(args: argparse.Namespace) -> int:
+    import time
+    from pathlib import Path
+
+    from rich.console import Console
+    from rich.progress import Progress
+
+    from symfisher.codegen import generate as gen
+    from symfisher.families.catalog import families
+    from symfisher.kernels import catalog_dir
+
+    known = families()
+    unknown = [n for n in args.names if n not in known]
+    if unknown:
+        raise SymfisherError(
+            f"unknown family {', '.join(unknown)}; catalog: {', '.join(known)}"
+        )
+    names = args.names or known
+    out = Path(args.out) if args.out else catalog_dir()
+    start = time.perf_counter()
+    texts: dict[str, str] = {}
+    with Progress(console=Console(stderr=True), transient=True) as progress:
+        task = progress.add_task("generating", total=len(names))
+        for name in names:
+            progress.update(task, description=f"generating {name}")
+            texts[f"{name}.py"] = gen.module_text(name)
+            progress.advance(task)
+    if not args.names:
+        texts[gen.INIT_NAME] = gen.init_text(names)
+    fix = "symfisher generate" + (f" --out {args.out}" if args.out else "")
+    if args.check:
+        stale = gen.check(texts, out)
+        for s in stale:
+            print(f"stale: {s.path} ({s.reason})", file=sys.stderr)
+        if stale:
+            extra = [s.path for s in stale if s.reason == "extra"]
+            print(
+                f"{len(stale)} generated file(s) differ from the current code; "
+                f"fix with: {fix}"
+                + (f" (and delete {', '.join(map(str, extra))})" if extra else ""),
+                file=sys.stderr,
+            )
+            return 1
+        print(f"{len(texts)} generated file(s) in {out} are up to date")
+        return 0
+    for fname, text in texts.items():
+        gen.write_atomic(out / fname, text)
+    seconds = time.perf_counter() - start
+    print(f"generated {len(names)} kernel module(s) into {out} in {seconds:.1f} s")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser (exposed for documentation and tests)."""
     p = argparse.ArgumentParser(
@@ -103,6 +155,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     d.add_argument("--no-cache", action="store_true", help="ignore the on-disk cache")
     d.set_defaults(fn=_cmd_derive)
+    g = sub.add_parser("generate", help="write the JAX kernel modules (generated/)")
+    g.add_argument("names", nargs="*", metavar="NAME", help="default: the catalog")
+    g.add_argument("--out", metavar="DIR", help="folder (default: the catalog kernels)")
+    g.add_argument(
+        "--check",
+        action="store_true",
+        help="write nothing; exit 1 naming the fix when a file is stale",
+    )
+    g.set_defaults(fn=_cmd_generate)
     return p
 
 

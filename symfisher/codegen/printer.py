@@ -10,6 +10,7 @@ from __future__ import annotations
 import sympy as sp
 from sympy.printing.numpy import JaxPrinter
 
+from symfisher.codegen import rewrite
 from symfisher.errors import SymfisherError
 
 
@@ -47,9 +48,11 @@ class KernelPrinter(JaxPrinter):
         if nu.is_integer:
             n = abs(int(nu))  # I_{-n} = I_n
             if n >= 2:  # I_n = I_{n-2} - 2 (n-1)/x I_{n-1}
-                return self._print(
-                    sp.besseli(n - 2, x, evaluate=False)
-                    - 2 * (n - 1) / x * sp.besseli(n - 1, x, evaluate=False)
+                return "({})".format(
+                    self._print(
+                        sp.besseli(n - 2, x, evaluate=False)
+                        - 2 * (n - 1) / x * sp.besseli(n - 1, x, evaluate=False)
+                    )
                 )
             return self._print(sp.besseli(n, x))
         raise UnsupportedNodeError(f"besseli of order {nu} has no JAX kernel")
@@ -63,6 +66,34 @@ class KernelPrinter(JaxPrinter):
 
     def _print_erfc(self, e: sp.erfc) -> str:
         return self._special("erfc", *e.args)
+
+    def _print_Log1p(self, e: rewrite.Log1p) -> str:
+        return f"jnp.log1p({self._print(e.args[0])})"
+
+    def _print_Sigmoid(self, e: rewrite.Sigmoid) -> str:
+        return self._special("expit", *e.args)
+
+    def _print_Softplus(self, e: rewrite.Softplus) -> str:
+        return f"jnp.logaddexp(0.0, {self._print(e.args[0])})"
+
+    def _print_LogSumExp(self, e: rewrite.LogSumExp) -> str:
+        terms = ", ".join(self._print(a) for a in e.args)
+        return f"jss.logsumexp(jnp.stack(jnp.broadcast_arrays({terms})), axis=0)"
+
+    def _print_BesselIE(self, e: rewrite.BesselIE) -> str:
+        nu, x = e.args
+        if nu.is_integer:
+            n = abs(int(nu))  # ie_{-n} = ie_n
+            if n in (0, 1):
+                return self._special(f"i{n}e", x)
+            # I_n = I_{n-2} - 2 (n-1)/x I_{n-1}, scaled alike
+            return "({})".format(
+                self._print(
+                    rewrite.BesselIE(n - 2, x)
+                    - 2 * (n - 1) / x * rewrite.BesselIE(n - 1, x)
+                )
+            )
+        raise UnsupportedNodeError(f"scaled besseli of order {nu} has no JAX kernel")
 
     def _print_Symbol(self, e: sp.Symbol) -> str:
         return identifier(e)

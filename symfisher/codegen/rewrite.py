@@ -1,0 +1,185 @@
+r"""Rewrites of derived expressions into numerically stable primitives.
+
+Each rewrite is an identity on the family's domain; :func:`stable` applies them
+all and :func:`elementary` undoes them, so ``elementary(stable(e)) - e`` can be
+checked numerically (``codegen.emit`` does so before printing).
+
+=====================================  ==========================================
+derived form                           stable form (printed as)
+=====================================  ==========================================
+:math:`\log(1 + y)`                    ``Log1p(y)`` (``jnp.log1p``)
+:math:`\log(1 + e^a)`                  ``Softplus(a)`` (``jnp.logaddexp(0, a)``)
+:math:`\log \sum_i e^{a_i}`            ``LogSumExp`` (``jss.logsumexp``)
+:math:`e^{ka} / (1 + e^a)^m`           :math:`\sigma(a)^k \sigma(-a)^{m-k}` (``jss.expit``)
+:math:`\cosh(a)^{-2}`                  :math:`4 \sigma(2a) \sigma(-2a)`
+:math:`I_n(x)`, :math:`x > 0`          :math:`e^{x}\, \mathrm{ie}_n(x)` (``jss.i0e``, ``jss.i1e``)
+=====================================  ==========================================
+"""
+
+from __future__ import annotations
+
+import sympy as sp
+
+
+class Log1p(sp.Function):
+    r""":math:`\log(1 + y)`, accurate for small :math:`y`."""
+
+    nargs = 1
+
+    def fdiff(self, argindex: int = 1) -> sp.Expr:  # noqa: D102
+        return 1 / (1 + self.args[0])
+
+
+class Sigmoid(sp.Function):
+    r""":math:`\sigma(a) = 1 / (1 + e^{-a})`."""
+
+    nargs = 1
+
+    def fdiff(self, argindex: int = 1) -> sp.Expr:  # noqa: D102
+        a = self.args[0]
+        return Sigmoid(a) * Sigmoid(-a)
+
+
+class Softplus(sp.Function):
+    r""":math:`\log(1 + e^{a})`, finite for any :math:`a`."""
+
+    nargs = 1
+
+    def fdiff(self, argindex: int = 1) -> sp.Expr:  # noqa: D102
+        return Sigmoid(self.args[0])
+
+
+class LogSumExp(sp.Function):
+    r""":math:`\log \sum_i e^{a_i}`, shifted by the largest :math:`a_i`."""
+
+    def fdiff(self, argindex: int = 1) -> sp.Expr:  # noqa: D102
+        return sp.exp(self.args[argindex - 1] - self)
+
+
+class BesselIE(sp.Function):
+    r"""Exponentially scaled Bessel function :math:`\mathrm{ie}_n(x) = e^{-|x|} I_n(x)`."""
+
+    nargs = 2
+
+    def fdiff(self, argindex: int = 2) -> sp.Expr:  # noqa: D102
+        n, x = self.args
+        if argindex != 2:
+            raise sp.ArgumentIndexError(self, argindex)
+        # x > 0: d/dx e^{-x} I_n = e^{-x} (I_{n-1} + I_{n+1}) / 2 - e^{-x} I_n
+        return (BesselIE(n - 1, x) + BesselIE(n + 1, x)) / 2 - BesselIE(n, x)
+
+
+STABLE_FUNCTIONS = (Log1p, Sigmoid, Softplus, LogSumExp, BesselIE)
+
+
+def elementary(expr: sp.Expr) -> sp.Expr:
+    """Undo :func:`stable`: every stable primitive back to its defining formula."""
+    return expr.replace(lambda e: isinstance(e, STABLE_FUNCTIONS), _elementary_node)
+
+
+def _elementary_node(e: sp.Expr) -> sp.Expr:
+    a = e.args
+    if isinstance(e, Log1p):
+        return sp.log(1 + a[0])
+    if isinstance(e, Sigmoid):
+        return 1 / (1 + sp.exp(-a[0]))
+    if isinstance(e, Softplus):
+        return sp.log(1 + sp.exp(a[0]))
+    if isinstance(e, LogSumExp):
+        return sp.log(sp.Add(*[sp.exp(t) for t in a]))
+    n, x = a
+    return sp.besseli(n, x) * sp.exp(-sp.Abs(x))
+
+
+def stable(expr: sp.Expr) -> sp.Expr:
+    """``expr`` rewritten with the stable primitives of this module."""
+    if expr.has(sp.besseli):
+        expr = expr.replace(
+            lambda e: isinstance(e, sp.besseli) and e.args[1].is_positive,
+            lambda e: sp.exp(e.args[1]) * BesselIE(*e.args),
+        )
+        # pull e^x out of sums so that it cancels against e^-x
+        expr = sp.factor_terms(expr)
+    expr = sp.expand_log(expr, force=False)
+    expr = expr.replace(
+        lambda e: (
+            isinstance(e, sp.log)
+            and isinstance(e.args[0], sp.gamma)
+            and e.args[0].args[0].is_positive
+        ),
+        lambda e: sp.loggamma(e.args[0].args[0], evaluate=False),
+    )
+    expr = expr.replace(
+        lambda e: isinstance(e, sp.Pow) and isinstance(e.base, sp.cosh) and e.exp == -2,
+        lambda e: 4 * Sigmoid(2 * e.base.args[0]) * Sigmoid(-2 * e.base.args[0]),
+    )
+    if _has_logistic(expr):
+        expr = _logistic(expr)
+    return expr.replace(lambda e: isinstance(e, sp.log), _log)
+
+
+def _log(e: sp.log) -> sp.Expr:
+    arg = e.args[0]
+    if not isinstance(arg, sp.Add):
+        return e
+    terms = arg.args
+    if all(isinstance(t, sp.exp) for t in terms) and len(terms) > 1:
+        return LogSumExp(*sorted((t.args[0] for t in terms), key=sp.default_sort_key))
+    if sp.S.One in terms:
+        rest = arg - 1
+        if isinstance(rest, sp.exp):
+            return Softplus(rest.args[0])
+        return Log1p(rest)
+    return e
+
+
+def _one_plus_exp(e: sp.Expr) -> sp.Expr | None:
+    """``a`` when ``e`` is ``1 + exp(a)``."""
+    if isinstance(e, sp.Add) and len(e.args) == 2 and sp.S.One in e.args:
+        other = e - 1
+        if isinstance(other, sp.exp):
+            return other.args[0]
+    return None
+
+
+def _has_logistic(expr: sp.Expr) -> bool:
+    return any(
+        isinstance(p, sp.Pow)
+        and p.exp.is_negative
+        and _one_plus_exp(p.base) is not None
+        for p in expr.atoms(sp.Pow)
+    )
+
+
+def _logistic(expr: sp.Expr) -> sp.Expr:
+    """Terms ``c e^{ka} (1 + e^a)^{-m}`` with ``0 <= k <= m`` become sigmoids."""
+    terms = sp.Add.make_args(sp.expand_mul(expr))
+    group = [t for t in terms if _has_logistic(t)]
+    rest = [t for t in terms if not _has_logistic(t)]
+    if len(group) > 1:  # one fraction, so that 1 - sigma(a) never appears
+        num, den = sp.fraction(sp.cancel(sp.together(sp.Add(*group))))
+        group = [sp.expand_mul(num / sp.factor(den))]
+    expr = sp.Add(*rest, *group)
+    expr = expr.replace(lambda e: isinstance(e, sp.Mul), _logistic_term)
+    return expr.replace(lambda e: isinstance(e, sp.Pow), _logistic_term)
+
+
+def _logistic_term(term: sp.Expr) -> sp.Expr:
+    factors = sp.Mul.make_args(term)
+    for f in factors:
+        if not (isinstance(f, sp.Pow) and f.exp.is_Integer and f.exp < 0):
+            continue
+        a = _one_plus_exp(f.base)
+        if a is None:
+            continue
+        m = -int(f.exp)
+        rest = [g for g in factors if g is not f]
+        k = 0
+        for g in list(rest):
+            if isinstance(g, sp.exp):
+                ratio = sp.simplify(g.args[0] / a)
+                if ratio.is_Integer and 0 <= int(ratio) <= m - k:
+                    k += int(ratio)
+                    rest.remove(g)
+        return sp.Mul(*rest) * Sigmoid(a) ** k * Sigmoid(-a) ** (m - k)
+    return term
