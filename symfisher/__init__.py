@@ -26,6 +26,8 @@ _EXPORTS: dict[str, str] = {
     "NumericFisher": "symfisher.derive.derivation",
     "parse_expr": "symfisher.parse",
     "kernels": "symfisher.kernels",
+    "verify": "symfisher.verify.run",
+    "verify_many": "symfisher.verify.run",
     "check_params": "symfisher.kernels",
     "generate": "symfisher.codegen.generate",
     "module_text": "symfisher.codegen.generate",

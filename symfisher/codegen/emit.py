@@ -210,6 +210,24 @@ def domain_checks(fam: Family, printer: KernelPrinter) -> tuple[list[str], list[
     return msgs, conds
 
 
+def support_conditions(fam: Family, printer: KernelPrinter) -> list[str]:
+    """Printed ``x > lo`` / ``x < hi`` for interval supports with finite ends."""
+    conds = []
+    for v, sup in zip(fam.variables, fam.supports, strict=True):
+        if not isinstance(sup, sp.Interval):
+            continue
+        name = identifier(v)
+        if sup.inf.is_finite:
+            conds.append(
+                f"({name} {'>' if sup.left_open else '>='} {printer.doprint(sup.inf)})"
+            )
+        if sup.sup.is_finite:
+            conds.append(
+                f"({name} {'<' if sup.right_open else '<='} {printer.doprint(sup.sup)})"
+            )
+    return conds
+
+
 def dense_module(d: Derivation, digest: str) -> str:
     """Module of a family with a fixed number of parameters."""
     fam = d.family
@@ -253,12 +271,15 @@ def dense_module(d: Derivation, digest: str) -> str:
         f"({''.join(c + ', ' for c in conds)})",
     )
     lines, outs = body(printer, [fam.log_density], ref_x, probe)
+    inside = support_conditions(fam, printer)
     src += function(
         "log_prob",
         "theta, x",
-        r"Log-density :math:`\log p_\theta(x)`." + latex_note(fam.log_density),
+        r"Log-density :math:`\log p_\theta(x)`"
+        + ("; -inf outside the support." if inside else ".")
+        + latex_note(fam.log_density),
         theta_lines + x_lines + lines,
-        outs[0],
+        f"jnp.where({' & '.join(inside)}, {outs[0]}, -jnp.inf)" if inside else outs[0],
     )
     lines, outs = body(printer, list(d.score), ref_x, probe)
     src += function(
@@ -324,7 +345,7 @@ def dense_module(d: Derivation, digest: str) -> str:
             )
     if d.kl is not None:
         to_q = {
-            q: sp.Symbol(identifier(p) + "_q")
+            q: sp.Symbol(identifier(p) + "_q", **p.assumptions0)
             for p, q in zip(params, d.kl_primed, strict=True)
         }
         probe_q = {to_q.get(k, k): v for k, v in probe.items()}

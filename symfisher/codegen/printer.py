@@ -80,6 +80,9 @@ class KernelPrinter(JaxPrinter):
         terms = ", ".join(self._print(a) for a in e.args)
         return f"jss.logsumexp(jnp.stack(jnp.broadcast_arrays({terms})), axis=0)"
 
+    def _print_LogGamma(self, e: rewrite.LogGamma) -> str:
+        return self._special("gammaln", *e.args)
+
     def _print_BesselIE(self, e: rewrite.BesselIE) -> str:
         nu, x = e.args
         if nu.is_integer:

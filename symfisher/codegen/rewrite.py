@@ -56,6 +56,19 @@ class LogSumExp(sp.Function):
         return sp.exp(self.args[argindex - 1] - self)
 
 
+class LogGamma(sp.Function):
+    r""":math:`\log\Gamma(z)` that stays unevaluated.
+
+    SymPy's ``loggamma`` of an integer-valued argument turns back into
+    ``log(gamma(z))``, which overflows.
+    """
+
+    nargs = 1
+
+    def fdiff(self, argindex: int = 1) -> sp.Expr:  # noqa: D102
+        return sp.polygamma(0, self.args[0])
+
+
 class BesselIE(sp.Function):
     r"""Exponentially scaled Bessel function :math:`\mathrm{ie}_n(x) = e^{-|x|} I_n(x)`."""
 
@@ -69,7 +82,7 @@ class BesselIE(sp.Function):
         return (BesselIE(n - 1, x) + BesselIE(n + 1, x)) / 2 - BesselIE(n, x)
 
 
-STABLE_FUNCTIONS = (Log1p, Sigmoid, Softplus, LogSumExp, BesselIE)
+STABLE_FUNCTIONS = (Log1p, Sigmoid, Softplus, LogSumExp, LogGamma, BesselIE)
 
 
 def elementary(expr: sp.Expr) -> sp.Expr:
@@ -87,6 +100,8 @@ def _elementary_node(e: sp.Expr) -> sp.Expr:
         return sp.log(1 + sp.exp(a[0]))
     if isinstance(e, LogSumExp):
         return sp.log(sp.Add(*[sp.exp(t) for t in a]))
+    if isinstance(e, LogGamma):
+        return sp.loggamma(a[0])
     n, x = a
     return sp.besseli(n, x) * sp.exp(-sp.Abs(x))
 
@@ -107,15 +122,61 @@ def stable(expr: sp.Expr) -> sp.Expr:
             and isinstance(e.args[0], sp.gamma)
             and e.args[0].args[0].is_positive
         ),
-        lambda e: sp.loggamma(e.args[0].args[0], evaluate=False),
+        lambda e: LogGamma(e.args[0].args[0]),
     )
     expr = expr.replace(
         lambda e: isinstance(e, sp.Pow) and isinstance(e.base, sp.cosh) and e.exp == -2,
         lambda e: 4 * Sigmoid(2 * e.base.args[0]) * Sigmoid(-2 * e.base.args[0]),
     )
+    expr = expr.replace(lambda e: isinstance(e, sp.Add), _square)
     if _has_logistic(expr):
         expr = _logistic(expr)
     return expr.replace(lambda e: isinstance(e, sp.log), _log)
+
+
+def _split_monomial(t: sp.Expr) -> tuple[sp.Expr, tuple[tuple[sp.Symbol, int], ...]]:
+    """``t = coeff * prod(sym**k)`` with the symbol powers as a sorted tuple."""
+    coeff, mono = sp.S.One, []
+    for base, k in t.as_powers_dict().items():
+        if isinstance(base, sp.Symbol) and k.is_Integer and k > 0:
+            mono.append((base, int(k)))
+        else:
+            coeff *= base**k
+    return coeff, tuple(sorted(mono, key=lambda bk: bk[0].name))
+
+
+def _square(e: sp.Add) -> sp.Expr:
+    """Terms :math:`c a^2 - 2 c a b + c b^2` of a sum, as :math:`c (a - b)^2`.
+
+    The expanded form cancels catastrophically for close :math:`a, b` (a KL
+    between nearby Gaussians); the square does not.
+    """
+    if len(e.args) < 3:
+        return e
+    parts = {t: _split_monomial(t) for t in e.args}
+    by_mono: dict[tuple, list[sp.Expr]] = {}
+    for t, (_, mono) in parts.items():
+        by_mono.setdefault(mono, []).append(t)
+    used: set[sp.Expr] = set()
+    out = []
+    for t, (c_ab, mono) in parts.items():
+        if t in used or len(mono) != 2 or any(k != 1 for _, k in mono):
+            continue
+        (a, _), (b, _) = mono
+        sq_a = [u for u in by_mono.get(((a, 2),), []) if u not in used]
+        sq_b = [u for u in by_mono.get(((b, 2),), []) if u not in used]
+        for ua in sq_a:
+            for ub in sq_b:
+                c_a, c_b = parts[ua][0], parts[ub][0]
+                if sp.simplify(c_a - c_b) == 0 and sp.simplify(c_ab + 2 * c_a) == 0:
+                    used.update((t, ua, ub))
+                    out.append(c_a * (a - b) ** 2)
+                    break
+            if t in used:
+                break
+    if not out:
+        return e
+    return sp.Add(*[t for t in e.args if t not in used], *out)
 
 
 def _log(e: sp.log) -> sp.Expr:

@@ -209,7 +209,7 @@ def coordinates_module(d: Derivation, base: Derivation, digest: str) -> str:
         f"{_grid(outs, B)} / n",
     )
     to_q = {
-        q: sp.Symbol(identifier(p) + "_q")
+        q: sp.Symbol(identifier(p) + "_q", **p.assumptions0)
         for p, q in zip(bf.params, base.kl_primed, strict=True)
     }
     probe_q = {to_q.get(k, k): v for k, v in probe.items()}
@@ -280,11 +280,32 @@ def _onehot(x, theta):
     return (x[..., None] == jnp.arange(theta.shape[-1])).astype(theta.dtype)
 
 
+def _lse(theta):
+    r""":math:`\log\sum_j e^{z_j} = m + \operatorname{log1p}(\sum_{j \ne j^*} e^{z_j - m})`, as (m, log1p part).
+
+    With :math:`m = \max_j z_j` attained at :math:`j^*`, the log1p keeps
+    :math:`\log p_{j^*}` accurate when :math:`p_{j^*}` is close to 1.
+    """
+    m = jax.lax.stop_gradient(jnp.max(theta, axis=-1, keepdims=True))
+    top = jax.nn.one_hot(jnp.argmax(theta, axis=-1), theta.shape[-1], dtype=theta.dtype)
+    e = jnp.exp(theta - m)
+    rest = jnp.sum(jnp.where(top > 0, 0.0, e), axis=-1, keepdims=True)
+    # the top entry contributes exp(z* - m) - 1 (zero, but keeps the gradient)
+    rest = rest + jnp.sum(top * jnp.expm1(theta - m), axis=-1, keepdims=True)
+    return m, jnp.log1p(rest)
+
+
+def _log_softmax(theta):
+    r""":math:`\log p_k = (z_k - m) - \operatorname{log1p}(\cdot)`; see ``_lse``."""
+    m, r = _lse(theta)
+    return (theta - m) - r
+
+
 def log_prob(theta, x):
     r"""Log-probability :math:`z_x - \log\sum_k e^{z_k}`; -inf outside 0..K-1."""
     theta = _theta(theta)
     oh = _onehot(x, theta)
-    logp = jax.nn.log_softmax(theta, axis=-1)
+    logp = _log_softmax(theta)
     inside = jnp.sum(oh, axis=-1) > 0
     return jnp.where(inside, jnp.sum(jnp.where(oh > 0, logp, 0.0), axis=-1), -jnp.inf)
 
@@ -292,7 +313,7 @@ def log_prob(theta, x):
 def score(theta, x):
     r"""Score :math:`e_x - p`, shape ``(..., K)``."""
     theta = _theta(theta)
-    return _onehot(x, theta) - jax.nn.softmax(theta, axis=-1)
+    return _onehot(x, theta) - jnp.exp(_log_softmax(theta))
 
 
 def hessian_log_prob(theta, x):
@@ -305,15 +326,15 @@ def hessian_log_prob(theta, x):
 def fisher(theta):
     r"""Fisher information :math:`\operatorname{diag}(p) - p p^\top`, shape ``(..., K, K)``."""
     theta = _theta(theta)
-    p = jax.nn.softmax(theta, axis=-1)
+    p = jnp.exp(_log_softmax(theta))
     eye = jnp.eye(theta.shape[-1], dtype=theta.dtype)
-    return (p[..., :, None] * eye) - p[..., :, None] * p[..., None, :]
+    return eye * fisher_diag(theta)[..., None, :] - (1.0 - eye) * p[..., :, None] * p[..., None, :]
 
 
 def fisher_diag(theta):
     r"""Diagonal :math:`p_k (1 - p_k)`, with :math:`1 - p_k = -\operatorname{expm1}(\log p_k)`."""
     theta = _theta(theta)
-    logp = jax.nn.log_softmax(theta, axis=-1)
+    logp = _log_softmax(theta)
     return jnp.exp(logp) * -jnp.expm1(logp)
 
 
@@ -321,7 +342,7 @@ def fvp(theta, v):
     r"""Fisher-vector product :math:`p \odot (v - p^\top v)` in O(K)."""
     theta = _theta(theta)
     v = _theta(v, "v")
-    p = jax.nn.softmax(theta, axis=-1)
+    p = jnp.exp(_log_softmax(theta))
     return p * (v - jnp.sum(p * v, axis=-1, keepdims=True))
 
 
@@ -334,26 +355,34 @@ def cramer_rao(theta, n):
     """
     theta = _theta(theta)
     K = theta.shape[-1]
-    inv_p = jnp.exp(-jax.nn.log_softmax(theta, axis=-1))
+    inv_p = jnp.exp(-_log_softmax(theta))
     C = jnp.eye(K, dtype=theta.dtype) - 1.0 / K
     return (C * inv_p[..., None, :]) @ C / n
 
 
 def kl(theta_p, theta_q):
-    r"""KL divergence :math:`\sum_k p_k (\log p_k - \log q_k)` from log-softmax."""
+    r"""KL divergence :math:`\sum_k p_k (\log p_k - \log q_k)`, logs differenced before rounding."""
     theta_p = _theta(theta_p, "theta_p")
     theta_q = _theta(theta_q, "theta_q")
-    logp = jax.nn.log_softmax(theta_p, axis=-1)
-    logq = jax.nn.log_softmax(theta_q, axis=-1)
-    return jnp.sum(jnp.exp(logp) * (logp - logq), axis=-1)
+    mp, rp = _lse(theta_p)
+    mq, rq = _lse(theta_q)
+    # log p_k - log q_k from differences of logits and of the small log1p parts
+    diff = (theta_p - theta_q) - ((mp - mq) + (rp - rq))
+    return jnp.sum(jnp.exp((theta_p - mp) - rp) * diff, axis=-1)
 '''
 
 
 SIMPLEX_BODY = r'''
 
 def _last(theta):
-    r""":math:`p_{K-1} = 1 - \sum_i p_i`."""
-    return 1.0 - jnp.sum(theta, axis=-1, keepdims=True)
+    r""":math:`p_{K-1} = (1 - p_{i^*}) - \sum_{i \ne i^*} p_i` with :math:`p_{i^*}` the largest.
+
+    :math:`1 - p_{i^*}` is exact when :math:`p_{i^*} \ge 1/2`, so a last
+    probability near 0 keeps its relative accuracy.
+    """
+    top = jax.nn.one_hot(jnp.argmax(theta, axis=-1), theta.shape[-1], dtype=theta.dtype)
+    big = jnp.sum(top * theta, axis=-1, keepdims=True)
+    return (1.0 - big) - jnp.sum((1.0 - top) * theta, axis=-1, keepdims=True)
 
 
 def param_checks(theta):
@@ -368,10 +397,10 @@ def _onehot(x, theta):
 
 
 def _logp(theta):
-    r""":math:`\log p_k`, k = 0..K-1, with :math:`\log p_{K-1} = \operatorname{log1p}(-\sum_i p_i)`."""
-    return jnp.concatenate(
-        [jnp.log(theta), jnp.log1p(-jnp.sum(theta, axis=-1, keepdims=True))], axis=-1
-    )
+    r""":math:`\log p_k`, k = 0..K-1; :math:`\log p_{K-1}` by log1p when the sum is small."""
+    total = jnp.sum(theta, axis=-1, keepdims=True)
+    last = jnp.where(total < 0.5, jnp.log1p(-total), jnp.log(_last(theta)))
+    return jnp.concatenate([jnp.log(theta), last], axis=-1)
 
 
 def log_prob(theta, x):

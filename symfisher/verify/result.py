@@ -1,0 +1,64 @@
+"""Verification records: one :class:`Check` per test, a :class:`Report` per run."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+SCHEMA = "symfisher.verify/1"
+
+#: Verdicts. "fail" and "error" make a run fail; "report" and "not applicable"
+#: are informational (the non-regular family, efficiencies at small n).
+VERDICTS = ("pass", "fail", "error", "report", "not applicable")
+
+
+@dataclass
+class Check:
+    """One check at one parameter point.
+
+    Attributes:
+      family: family name.
+      name: what is tested, e.g. ``"E[s s^T] = F"``.
+      entry: the entry tested (``"(0, 1)"``), or ``""`` for a whole quantity.
+      point: parameter name -> value.
+      kind: "stochastic" (z-test, Holm-controlled), "deterministic" or "report".
+      expected, observed, se: the claimed value, the estimate and its standard error.
+      statistic: z (stochastic) or the relative error (deterministic).
+      p_value: two- or one-sided p-value (stochastic checks only).
+      verdict: one of :data:`VERDICTS`.
+      detectable: smallest relative error this check detects with 90% power.
+      n: Monte Carlo sample size behind the estimate.
+      message: plain-language detail (always set for "fail", "error", "not applicable").
+    """
+
+    family: str
+    name: str
+    entry: str = ""
+    point: dict[str, float] = field(default_factory=dict)
+    kind: str = "stochastic"
+    expected: float | None = None
+    observed: float | None = None
+    se: float | None = None
+    statistic: float | None = None
+    p_value: float | None = None
+    verdict: str = "pass"
+    detectable: float | None = None
+    n: int | None = None
+    message: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready dict (non-finite floats as strings)."""
+        return {k: _jsonable(v) for k, v in asdict(self).items()}
+
+    @property
+    def failed(self) -> bool:
+        """True for "fail" and "error"."""
+        return self.verdict in ("fail", "error")
+
+
+def _jsonable(v: Any) -> Any:
+    if isinstance(v, float) and (v != v or v in (float("inf"), float("-inf"))):
+        return str(v)
+    if isinstance(v, dict):
+        return {k: _jsonable(x) for k, x in v.items()}
+    return v

@@ -1,0 +1,896 @@
+r"""``verify``: Monte Carlo and deterministic checks of a family's kernels.
+
+At each of several seeded valid parameter points, with :math:`x_i \sim p_\theta`
+drawn by the family's own sampler and :math:`F` the kernels' ``fisher``:
+
+=============================  =====================================================
+check                          claim (per entry, z-test unless noted)
+=============================  =====================================================
+sampler                        :math:`\overline{x} = \mathbb E[x]`,
+                               :math:`\overline{x^2} = \mathbb E[x^2]` (light tails)
+E[s] = 0                       :math:`\overline{s_i} = 0`
+E[s s^T] = F                   :math:`\overline{s_i s_j} = F_{ij}`
+-E[H] = F                      :math:`-\overline{H_{ij}} = F_{ij}`
+KL Hessian = F                 :math:`\nabla^2_{\theta'} \mathrm{KL}(\theta\|\theta')|_{\theta'=\theta} = F`
+                               (deterministic, ``jax.hessian``)
+MC KL = KL                     :math:`\overline{\log p_\theta - \log p_{\theta'}} = \mathrm{KL}`
+KL ~ quadratic form            :math:`\mathrm{KL}(\theta, \theta+\epsilon\delta) /
+                               (\tfrac12\epsilon^2 \delta^\top F \delta) \to 1` (deterministic)
+Cramér–Rao                     see :mod:`symfisher.verify.cramer_rao`
+=============================  =====================================================
+
+Standard errors are sample standard deviations over :math:`\sqrt n`; the
+products :math:`s_i s_j` and :math:`H_{ij}` have finite variance for every
+catalog family (their scores have finite fourth moments), and second sample
+moments are only tested for families with light tails (exponential families,
+finite supports). A floor of :math:`64\,\varepsilon_{64}` times the entry's
+scale stands for floating-point rounding when a quantity does not vary with
+:math:`x`. Holm's procedure over every stochastic check of the run keeps the
+family-wise false-alarm rate at ``alpha``; each check states the smallest
+relative error it would detect with probability ``power``.
+"""
+
+from __future__ import annotations
+
+import random
+import tempfile
+import time
+import warnings
+import zlib
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from symfisher.errors import DomainError, FamilyError
+from symfisher.families.family import Family
+from symfisher.verify import stats
+from symfisher.verify.montecarlo import mc_means
+from symfisher.verify.report import Report, Trace
+from symfisher.verify.result import Check
+
+KERNEL_FUNCTIONS = ("log_prob", "score", "hessian_log_prob", "fisher", "kl")
+EPS_FLOOR = 64 * np.finfo(np.float64).eps
+KL_EPSILONS = (1e-1, 1e-2, 1e-3)
+PILOT = 2**16
+MAX_SAMPLES = 2**23
+
+
+class Kernels:
+    """Uniform access to a kernels module or mapping of callables."""
+
+    def __init__(self, obj: Any) -> None:
+        self.obj = obj
+
+    def get(self, name: str) -> Callable | None:
+        """The callable ``name``, or None when missing or not callable."""
+        f = (
+            self.obj.get(name)
+            if isinstance(self.obj, Mapping)
+            else getattr(self.obj, name, None)
+        )
+        return f if callable(f) else None
+
+
+def _resolve(family: Family | str, kernels: Any) -> tuple[Family, Any]:
+    from symfisher.families.catalog import families as catalog_names
+    from symfisher.families.catalog import family as catalog_family
+
+    if isinstance(family, str):
+        if family not in catalog_names():
+            raise FamilyError(
+                f"family: unknown name {family!r}; catalog: {', '.join(catalog_names())}"
+            )
+        family = catalog_family(family)
+    if not isinstance(family, Family):
+        raise FamilyError(
+            f"family must be a catalog name or a Family, got {type(family).__name__}"
+        )
+    if kernels is None:
+        from symfisher.kernels import kernels as load
+
+        same = family.name in catalog_names() and (
+            catalog_family(family.name, **dict(family.size)).definition_text()
+            == family.definition_text()
+        )
+        if same:
+            kernels = load(family.name)
+        else:
+            from symfisher.codegen.generate import generate
+
+            folder = tempfile.mkdtemp(prefix="symfisher-kernels-")
+            generate(family, folder)
+            kernels = load(family, path=folder)
+    return family, kernels
+
+
+def _points(family: Family, points: int | Sequence[Any], seed: int) -> list[np.ndarray]:
+    from symfisher.derive.numeric import random_point
+
+    if isinstance(points, int):
+        if points < 1:
+            raise DomainError(f"points must be >= 1, got {points}")
+        rng = random.Random(f"verify:{seed}:{family.name}")
+        out = []
+        for _ in range(points):
+            pt = random_point(family, rng)
+            out.append(np.array([pt[p] for p in family.params], dtype=np.float64))
+        return out
+    out = []
+    for p in points:
+        if isinstance(p, Mapping):
+            vals = family.point(p)
+            out.append(np.array([float(vals[s]) for s in family.params]))
+        else:
+            arr = np.asarray(p, dtype=np.float64)
+            if arr.shape != (family.n_params,):
+                raise DomainError(
+                    f"points: each point needs shape ({family.n_params},) "
+                    f"({', '.join(family.param_names)}); got {arr.shape}"
+                )
+            family.point(list(arr))
+            out.append(arr)
+    return out
+
+
+def _named(family: Family, theta: np.ndarray) -> dict[str, float]:
+    return {n: float(v) for n, v in zip(family.param_names, theta, strict=True)}
+
+
+def _probe(
+    K: Kernels, family: Family, theta: np.ndarray, x: jax.Array
+) -> tuple[dict[str, Any], list[tuple[str, str]]]:
+    """Call each kernel once; return healthy outputs and (function, problem) pairs."""
+    P = family.n_params
+    n = x.shape[0]
+    t = jnp.asarray(theta)
+    want = {
+        "log_prob": ((n,), lambda f: f(t, x)),
+        "score": ((n, P), lambda f: f(t, x)),
+        "hessian_log_prob": ((n, P, P), lambda f: f(t, x)),
+        "fisher": ((P, P), lambda f: f(t)),
+        "kl": ((), lambda f: f(t, t)),
+    }
+    ok: dict[str, Any] = {}
+    bad: list[tuple[str, str]] = []
+    for name, (shape, call) in want.items():
+        f = K.get(name)
+        if f is None:
+            bad.append((name, "missing (expected a callable)"))
+            continue
+        try:
+            out = np.asarray(call(f))
+        except NotImplementedError as e:
+            bad.append((name, f"not available: {e}"))
+            continue
+        except Exception as e:  # a user's kernel may fail in any way
+            bad.append((name, f"raised {type(e).__name__}: {e}"))
+            continue
+        if out.shape != shape:
+            bad.append((name, f"returned shape {out.shape}; expected {shape}"))
+        elif not np.all(np.isfinite(out)):
+            bad.append((name, "returned NaN or inf at a valid point"))
+        else:
+            ok[name] = out
+    return ok, bad
+
+
+def _moments(
+    family: Family, theta: np.ndarray
+) -> tuple[list[tuple[str, float, float, bool, int]], str]:
+    """Closed-form ``E[x_j]`` (and ``E[x_j^2]``): (label, value, scale, second, j) each."""
+    import sympy as sp
+
+    from symfisher.derive.expectation import expect
+    from symfisher.derive.numeric import expectations_numeric
+
+    point = {k: sp.Float(v, 30) for k, v in family.point(list(theta)).items()}
+    light = (
+        family.is_finite or family.expfam is not None or family.cumulants is not None
+    )
+    exprs = [v**k for v in family.variables for k in (1, 2)]
+    res = expect(family, exprs, seconds=2.0) if len(family.variables) > 1 else None
+    if res is not None and res.values is not None:
+        vals = [float(sp.sympify(v).xreplace(point).evalf(30)) for v in res.values]
+        how = res.method
+    elif len(family.variables) == 1:
+        vals = [float(v) for v in expectations_numeric(family, exprs, point, dps=20)[0]]
+        how = "quadrature at 20 digits"
+    else:
+        return [], "moments unresolved"
+    out = []
+    for j, v in enumerate(family.variables):
+        m1, m2 = vals[2 * j], vals[2 * j + 1]
+        sd = float(np.sqrt(max(m2 - m1**2, 0.0)))
+        out.append((f"E[{v}]", m1, sd, False, j))
+        if light:
+            out.append((f"E[{v}^2]", m2, abs(m2), True, j))
+    return out, how
+
+
+def verify(
+    family: Family | str,
+    kernels: Any = None,
+    *,
+    n_samples: int | None = None,
+    seed: int = 0,
+    points: int | Sequence[Any] = 3,
+    alpha: float = stats.ALPHA,
+    power: float = stats.POWER,
+    target_error: float = 0.02,
+    chunk: int = 2**15,
+    cramer_rao: bool = True,
+    cramer_rao_replicates: int = 400,
+    devices: Sequence[Any] | None = None,
+    progress: bool | None = None,
+) -> Report:
+    r"""Verify one family's kernels; see the module docstring for the checks.
+
+    Args:
+      family: catalog name or :class:`~symfisher.Family`.
+      kernels: module or mapping with ``log_prob``, ``score``,
+        ``hessian_log_prob``, ``fisher``, ``kl`` (generated signatures);
+        default the generated kernels (generated on the fly for user families).
+      n_samples: Monte Carlo draws per point (rounded up to whole chunks). The
+        default picks it per family from a pilot run of ``PILOT`` draws: enough
+        for every check to detect ``target_error`` at ``power`` (at most ``MAX_SAMPLES``).
+      seed: seeds the points and every draw.
+      points: number of random valid points, or the points themselves
+        (mappings by parameter name, or arrays in parameter order).
+      alpha: family-wise false-alarm rate (Holm) over the run's stochastic checks.
+      power: power at which ``detectable`` errors are stated.
+      target_error: warn when a check cannot detect this relative error.
+      chunk: samples per jitted chunk (bounds memory).
+      cramer_rao: also run the Cramér–Rao simulations (first point).
+      cramer_rao_replicates: simulated data sets per sample size.
+      devices: devices to shard Monte Carlo chunks over (default: all).
+      progress: show a progress bar on stderr (default: when stderr is a terminal).
+    """
+    return verify_many([family], [kernels], **_settings(locals()))
+
+
+def _settings(loc: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in loc.items() if k not in ("family", "kernels")}
+
+
+def verify_many(
+    families: Sequence[Family | str],
+    kernels: Sequence[Any] | None = None,
+    *,
+    n_samples: int | None = None,
+    seed: int = 0,
+    points: int | Sequence[Any] = 3,
+    alpha: float = stats.ALPHA,
+    power: float = stats.POWER,
+    target_error: float = 0.02,
+    chunk: int = 2**15,
+    cramer_rao: bool = True,
+    cramer_rao_replicates: int = 400,
+    devices: Sequence[Any] | None = None,
+    progress: bool | None = None,
+) -> Report:
+    """Verify several families in one run: one Holm correction over all of them."""
+    if n_samples is not None and (
+        not isinstance(n_samples, int | np.integer) or n_samples < 2
+    ):
+        raise DomainError(f"n_samples must be an integer >= 2, got {n_samples!r}")
+    if not 0 < alpha < 1:
+        raise DomainError(f"alpha must lie in (0, 1), got {alpha}")
+    if not 0 < power < 1:
+        raise DomainError(f"power must lie in (0, 1), got {power}")
+    if not isinstance(chunk, int | np.integer) or chunk < 1:
+        raise DomainError(f"chunk must be a positive integer, got {chunk!r}")
+    kernels = list(kernels) if kernels is not None else [None] * len(families)
+    with jax.enable_x64(True):  # float64 statistics whatever the caller's setting
+        return _run(
+            families,
+            kernels,
+            n_samples,
+            seed,
+            points,
+            alpha,
+            power,
+            target_error,
+            chunk,
+            cramer_rao,
+            cramer_rao_replicates,
+            devices,
+            progress,
+        )
+
+
+def _run(
+    families: Sequence[Family | str],
+    kernels: list[Any],
+    n_samples: int | None,
+    seed: int,
+    points: int | Sequence[Any],
+    alpha: float,
+    power: float,
+    target_error: float,
+    chunk: int,
+    cramer_rao: bool,
+    cramer_rao_replicates: int,
+    devices: Sequence[Any] | None,
+    progress: bool | None,
+) -> Report:
+    start = time.perf_counter()
+    checks: list[Check] = []
+    traces: list[Trace] = []
+    resolved = [_resolve(f, k) for f, k in zip(families, kernels, strict=True)]
+    all_points = [_points(fam, points, seed) for fam, _ in resolved]
+    m_est = sum(
+        len(pts) * (2 * len(fam.variables) + fam.n_params * (fam.n_params + 2) + 3)
+        for (fam, _), pts in zip(resolved, all_points, strict=True)
+    )
+    chosen: dict[str, int] = {}
+    bar = _progress(progress)
+    with bar:
+        for (fam, kmod), pts in zip(resolved, all_points, strict=True):
+            task = bar.add_task(f"verifying {fam.name}", total=len(pts))
+            smooth = _smooth(fam)
+            n_fam = n_samples
+            if n_fam is None:  # pilot runs at every point, with keys not reused later
+                pilot = []
+                for i, theta in enumerate(pts):
+                    pkey = jax.random.fold_in(jax.random.key(seed + 2**20), i)
+                    pilot += _verify_point(
+                        fam, Kernels(kmod), theta, pkey, PILOT, chunk, devices, smooth
+                    )[0]
+                n_fam = _enough(pilot, target_error, m_est, alpha, power, chunk)
+            chosen[fam.name] = int(-(-n_fam // chunk) * chunk)
+            for i, theta in enumerate(pts):
+                key = jax.random.fold_in(jax.random.key(seed), i)
+                c, t = _verify_point(
+                    fam, Kernels(kmod), theta, key, n_fam, chunk, devices, smooth
+                )
+                for tr in t:
+                    tr.point_index = i
+                checks += c
+                traces += t
+                if cramer_rao and i == 0:
+                    checks += _cramer_rao(fam, kmod, theta, key, cramer_rao_replicates)
+                bar.advance(task)
+    _decide(checks, alpha, power, target_error)
+    settings = {
+        "n_samples": chosen,
+        "seed": seed,
+        "points": points if isinstance(points, int) else len(points),
+        "alpha": alpha,
+        "power": power,
+        "target_error": target_error,
+        "chunk": int(chunk),
+        "devices": len(devices) if devices is not None else len(jax.devices()),
+    }
+    return Report(checks, traces, settings, time.perf_counter() - start)
+
+
+class _NoBar:
+    def __enter__(self) -> _NoBar:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+    def add_task(self, *a: Any, **k: Any) -> int:
+        return 0
+
+    def advance(self, *a: Any, **k: Any) -> None:
+        return None
+
+
+def _progress(show: bool | None) -> Any:
+    import sys
+
+    if show is None:
+        show = sys.stderr.isatty()
+    if not show:
+        return _NoBar()
+    from rich.console import Console
+    from rich.progress import Progress
+
+    return Progress(console=Console(stderr=True), transient=True)
+
+
+def _cramer_rao(
+    fam: Family, kmod: Any, theta: np.ndarray, key: jax.Array, R: int
+) -> list[Check]:
+    try:
+        from symfisher.verify.cramer_rao import cramer_rao_checks
+    except ImportError:  # pragma: no cover - module under construction
+        return []
+    try:
+        return cramer_rao_checks(
+            fam, kmod, theta, jax.random.fold_in(key, 7), replicates=R
+        )
+    except Exception as e:  # a broken kernel must not crash the run
+        return [
+            Check(
+                fam.name,
+                "Cramér–Rao simulation",
+                point=_named(fam, theta),
+                kind="deterministic",
+                verdict="error",
+                message=f"{type(e).__name__}: {e}",
+            )
+        ]
+
+
+def _smooth(fam: Family) -> bool:
+    """False when a second derivative of the log-density has a Dirac mass (|x - mu|)."""
+    import sympy as sp
+
+    lp = fam.log_density
+    for i, p in enumerate(fam.params):
+        for q in fam.params[i:]:
+            if sp.diff(lp, p, q).has(sp.DiracDelta, sp.Heaviside):
+                return False
+    return True
+
+
+def _enough(
+    pilot: list[Check], target: float, m: int, alpha: float, power: float, chunk: int
+) -> int:
+    """Samples for every pilot check to detect ``target`` (10% margin on the pilot's spread)."""
+    rel = [
+        c.se * np.sqrt(c.n) / abs(c._scale)  # type: ignore[attr-defined]
+        for c in pilot
+        if c.kind == "stochastic" and c.se and c.n and getattr(c, "_scale", 0)
+    ]
+    if not rel:
+        return PILOT
+    n = stats.samples_for(1.1 * max(rel), target, m, alpha, power)
+    return int(min(max(n, PILOT), MAX_SAMPLES))
+
+
+def _decide(checks: list[Check], alpha: float, power: float, target: float) -> None:
+    """Holm over the stochastic checks; detectable errors; warn when underpowered."""
+    sto = [
+        c
+        for c in checks
+        if c.kind == "stochastic" and c.p_value is not None and c.verdict == "pass"
+    ]
+    m = len(sto)
+    reject = stats.holm([c.p_value for c in sto], alpha)
+    weak = []
+    for c, r in zip(sto, reject, strict=True):
+        if r:
+            c.verdict = "fail"
+            c.message = c.message or (
+                f"observed {c.observed:.6g} vs expected {c.expected:.6g} "
+                f"(z = {c.statistic:.2f}, p = {c.p_value:.2e}, Holm over {m} checks)"
+            )
+        scale = getattr(c, "_scale", None)
+        if scale is not None and c.se is not None:
+            c.detectable = stats.detectable(c.se, scale, m, alpha, power)
+            if c.detectable > target:
+                weak.append(c)
+    if weak:
+        worst = max(weak, key=lambda c: c.detectable)
+        warnings.warn(
+            f"{len(weak)} check(s) cannot detect a {target:.0%} relative error at "
+            f"{power:.0%} power; worst: {worst.family} {worst.name} {worst.entry} "
+            f"detects {worst.detectable:.1%} with n = {worst.n}. Increase n_samples.",
+            stacklevel=3,
+        )
+
+
+def _z_check(
+    fam: Family,
+    theta: np.ndarray,
+    name: str,
+    entry: str,
+    observed: float,
+    se: float,
+    expected: float,
+    scale: float,
+    n: int,
+) -> Check:
+    se_eff = float(np.hypot(se, EPS_FLOOR * (abs(expected) + abs(scale))))
+    z, p = stats.z_test(observed, se_eff, expected)
+    c = Check(
+        fam.name,
+        name,
+        entry,
+        _named(fam, theta),
+        "stochastic",
+        float(expected),
+        float(observed),
+        se_eff,
+        z,
+        p,
+        "pass",
+        None,
+        n,
+    )
+    c._scale = scale  # type: ignore[attr-defined]
+    return c
+
+
+def _sample_fn(K: Kernels, P: int, parts: set[str]) -> Callable:
+    """Per-sample quantities; theta_all = concat(theta, theta_q)."""
+    log_prob, score, hess = K.get("log_prob"), K.get("score"), K.get("hessian_log_prob")
+
+    def fn(theta_all: jax.Array, x: jax.Array) -> dict[str, jax.Array]:
+        theta, theta_q = theta_all[:P], theta_all[P:]
+        out = {}
+        xf = x.astype(jnp.float64).reshape(x.shape[0], -1)
+        out["x"] = xf
+        out["x2"] = xf**2
+        if "score" in parts:
+            s = score(theta, x)
+            out["s"] = s
+            out["ss"] = s[:, :, None] * s[:, None, :]
+        if "hessian_log_prob" in parts:
+            out["H"] = hess(theta, x)
+        if "log_prob" in parts:
+            out["llr"] = log_prob(theta, x) - log_prob(theta_q, x)
+        return out
+
+    return fn
+
+
+_FN_CACHE: dict[tuple, Callable] = {}
+
+
+def _cached_fn(K: Kernels, P: int, parts: set[str]) -> Callable:
+    key = (id(K.obj), P, tuple(sorted(parts)))
+    if key not in _FN_CACHE:
+        _FN_CACHE[key] = _sample_fn(K, P, parts)
+    return _FN_CACHE[key]
+
+
+_SAMPLER_CACHE: dict[tuple, Callable] = {}
+
+
+def _sampler(fam: Family, P: int) -> Callable:
+    key = (fam.name, id(fam.sampler), P)
+    if key not in _SAMPLER_CACHE:
+        _SAMPLER_CACHE[key] = _make_sampler(fam, P)
+    return _SAMPLER_CACHE[key]
+
+
+def _make_sampler(fam: Family, P: int) -> Callable:
+    sample = fam.sampler
+
+    def draw(key: jax.Array, theta_all: jax.Array, shape: tuple[int, ...]) -> jax.Array:
+        return sample(key, theta_all[:P], shape)
+
+    return draw
+
+
+def _theta_q(
+    fam: Family, theta: np.ndarray, F: np.ndarray | None, key: jax.Array
+) -> np.ndarray:
+    """A valid nearby point with KL about 1/2 (½ δᵀFδ = 1/2), shrunk into the domain."""
+    P = len(theta)
+    # depends on the point only, so that pilot and main runs test the same KL
+    u = np.random.default_rng(zlib.crc32(theta.tobytes())).normal(size=P)
+    if F is not None:
+        quad = float(u @ F @ u)
+        u = u / np.sqrt(quad) if quad > 0 else u
+    for scale in (1.0, 0.5, 0.25, 0.1, 0.05, 0.01):
+        q = theta + scale * u
+        try:
+            fam.point(list(q))
+        except Exception:
+            continue
+        if fam.support_depends_on_params and np.any(q < theta):
+            continue
+        return q
+    return theta * 1.01
+
+
+def _verify_point(
+    fam: Family,
+    K: Kernels,
+    theta: np.ndarray,
+    key: jax.Array,
+    n: int,
+    chunk: int,
+    devices: Sequence[Any] | None,
+    smooth: bool = True,
+) -> tuple[list[Check], list[Trace]]:
+    P = fam.n_params
+    named = _named(fam, theta)
+    x_probe = fam.sampler(jax.random.fold_in(key, 12345), jnp.asarray(theta), (8,))
+    ok, bad = _probe(K, fam, theta, x_probe)
+    checks = []
+    regular = not fam.support_depends_on_params
+    for fname, problem in bad:
+        if fname in ("fisher", "kl") and not regular:
+            continue
+        if fname == "kl" and problem.startswith("not available"):
+            checks.append(
+                Check(
+                    fam.name,
+                    "KL checks",
+                    "",
+                    named,
+                    "report",
+                    verdict="not applicable",
+                    message=problem,
+                )
+            )
+            continue
+        checks.append(
+            Check(
+                fam.name,
+                f"kernel {fname}",
+                "",
+                named,
+                "deterministic",
+                verdict="error",
+                message=f"{fname} at {named}: {problem}",
+            )
+        )
+    F = ok.get("fisher")
+    theta_q = _theta_q(fam, theta, F, key)
+    parts = set(ok) & {"score", "hessian_log_prob", "log_prob"}
+    fn = _cached_fn(K, P, parts)
+    est = mc_means(
+        fn,
+        _sampler(fam, P),
+        jnp.asarray(np.concatenate([theta, theta_q])),
+        jax.random.fold_in(key, 1),
+        n,
+        chunk,
+        list(devices) if devices is not None else None,
+    )
+    N = est["x"].n
+    traces: list[Trace] = []
+    # sampler sanity
+    try:
+        moments, how = _moments(fam, theta)
+    except Exception as e:
+        moments, how = [], f"moments unavailable ({type(e).__name__})"
+    if not moments:
+        checks.append(
+            Check(
+                fam.name,
+                "sampler moments",
+                "",
+                named,
+                "report",
+                verdict="not applicable",
+                message=how,
+            )
+        )
+    for label, value, scale, second, j in moments:
+        e = est["x2" if second else "x"]
+        checks.append(
+            _z_check(
+                fam,
+                theta,
+                "sampler moments",
+                label,
+                e.mean[j],
+                e.se[j],
+                value,
+                scale,
+                N,
+            )
+        )
+    if not regular:
+        checks.append(_non_regular(fam, theta, est, ok))
+        return checks, traces
+    if F is None:
+        return checks, traces
+    d = np.sqrt(np.abs(np.diag(F)))
+    if "score" in ok:
+        s = est["s"]
+        for i in range(P):
+            checks.append(
+                _z_check(
+                    fam, theta, "E[s] = 0", f"({i})", s.mean[i], s.se[i], 0.0, d[i], N
+                )
+            )
+        ss = est["ss"]
+        for i in range(P):
+            for j in range(i, P):
+                checks.append(
+                    _z_check(
+                        fam,
+                        theta,
+                        "E[s s^T] = F",
+                        f"({i}, {j})",
+                        ss.mean[i, j],
+                        ss.se[i, j],
+                        F[i, j],
+                        d[i] * d[j],
+                        N,
+                    )
+                )
+        traces.append(_trace(fam, "E[s s^T] = F", ss, F, np.outer(d, d)))
+    if "hessian_log_prob" in ok and not smooth:
+        checks.append(
+            Check(
+                fam.name,
+                "-E[H] = F",
+                "",
+                named,
+                "report",
+                verdict="not applicable",
+                message="the log-density is not twice differentiable in the parameters "
+                "(e.g. |x - mu|): the pointwise Hessian misses the Dirac mass of the "
+                "second derivative, so -E[H] = F does not hold for it; E[s sᵀ] = F does",
+            )
+        )
+    elif "hessian_log_prob" in ok:
+        H = est["H"]
+        for i in range(P):
+            for j in range(i, P):
+                checks.append(
+                    _z_check(
+                        fam,
+                        theta,
+                        "-E[H] = F",
+                        f"({i}, {j})",
+                        -H.mean[i, j],
+                        H.se[i, j],
+                        F[i, j],
+                        d[i] * d[j],
+                        N,
+                    )
+                )
+        traces.append(_trace(fam, "-E[H] = F", H, -F, np.outer(d, d)))
+    if "kl" in ok:
+        checks += _kl_checks(fam, K, theta, theta_q, F, est.get("llr"), N, key)
+        if "llr" in est:
+            kl_val = float(K.get("kl")(jnp.asarray(theta), jnp.asarray(theta_q)))
+            traces.append(
+                _trace(
+                    fam,
+                    "MC KL = KL",
+                    est["llr"],
+                    np.asarray(kl_val),
+                    np.asarray(abs(kl_val)),
+                )
+            )
+    return checks, traces
+
+
+def _kl_checks(
+    fam: Family,
+    K: Kernels,
+    theta: np.ndarray,
+    theta_q: np.ndarray,
+    F: np.ndarray,
+    llr: Any,
+    N: int,
+    key: jax.Array,
+) -> list[Check]:
+    kl = K.get("kl")
+    named = _named(fam, theta)
+    out = []
+    t = jnp.asarray(theta)
+    try:
+        Hk = np.asarray(jax.hessian(kl, argnums=1)(t, t))
+        rel = float(np.max(np.abs(Hk - F)) / np.max(np.abs(F)))
+        ok = rel <= 1e-8
+        out.append(
+            Check(
+                fam.name,
+                "KL Hessian = F",
+                "",
+                named,
+                "deterministic",
+                0.0,
+                rel,
+                None,
+                rel,
+                None,
+                "pass" if ok else "fail",
+                None,
+                None,
+                ""
+                if ok
+                else f"max |hessian(kl) - F| / max|F| = {rel:.3g} > 1e-8 (autodiff of a closed form is exact to rounding)",
+            )
+        )
+    except Exception as e:
+        out.append(
+            Check(
+                fam.name,
+                "KL Hessian = F",
+                "",
+                named,
+                "deterministic",
+                verdict="error",
+                message=f"jax.hessian(kl) at {named}: {type(e).__name__}: {e}",
+            )
+        )
+    if llr is not None:
+        kl_val = float(kl(t, jnp.asarray(theta_q)))
+        c = _z_check(
+            fam,
+            theta,
+            "MC KL = KL",
+            f"theta'={np.round(theta_q, 4).tolist()}",
+            llr.mean,
+            llr.se,
+            kl_val,
+            abs(kl_val),
+            N,
+        )
+        out.append(c)
+    # KL(θ, θ + εδ) / (½ ε² δᵀFδ) → 1
+    u = np.asarray(jax.random.normal(jax.random.fold_in(key, 7), (len(theta),)))
+    quad = float(u @ F @ u)
+    ratios = []
+    for eps in KL_EPSILONS:
+        q = theta + eps * u
+        try:
+            fam.point(list(q))
+        except Exception:
+            ratios.append(float("nan"))
+            continue
+        ratios.append(
+            float(kl(t, jnp.asarray(q))) / (0.5 * eps**2 * quad)
+            if quad > 0
+            else float("nan")
+        )
+    last = abs(ratios[-1] - 1.0)
+    ok = np.isfinite(last) and last <= 1e-2 and last <= abs(ratios[0] - 1.0) + 1e-6
+    out.append(
+        Check(
+            fam.name,
+            "KL ~ ½ δᵀFδ",
+            "eps=" + ",".join(f"{e:g}" for e in KL_EPSILONS),
+            named,
+            "deterministic",
+            1.0,
+            ratios[-1],
+            None,
+            last,
+            None,
+            "pass" if ok else "fail",
+            None,
+            None,
+            "ratios "
+            + ", ".join(f"{r:.6f}" for r in ratios)
+            + (
+                ""
+                if ok
+                else ": KL/(½ε²δᵀFδ) does not tend to 1 (|r-1| must shrink below 1e-2)"
+            ),
+        )
+    )
+    return out
+
+
+def _non_regular(
+    fam: Family, theta: np.ndarray, est: dict[str, Any], ok: dict[str, Any]
+) -> Check:
+    parts = []
+    if "s" in est:
+        parts.append(f"E[s] ≈ {np.round(est['s'].mean, 6).tolist()} (not 0)")
+        parts.append(f"E[s²] ≈ {np.round(np.diag(est['ss'].mean), 6).tolist()}")
+    if "H" in est:
+        parts.append(f"-E[H] ≈ {np.round(-np.diag(est['H'].mean), 6).tolist()}")
+    return Check(
+        fam.name,
+        "Fisher identities",
+        "",
+        _named(fam, theta),
+        "report",
+        verdict="not applicable",
+        message=(
+            "the support depends on the parameters, so differentiation and integration "
+            "do not commute and the identities E[s] = 0, E[s sᵀ] = -E[H] fail: "
+            + "; ".join(parts)
+        ),
+    )
+
+
+def _trace(
+    fam: Family, name: str, e: Any, expected: np.ndarray, scale: np.ndarray
+) -> Trace:
+    err = np.abs(e.trace_mean - expected) / np.where(scale > 0, scale, 1.0)
+    axes = tuple(range(1, err.ndim))
+    worst = np.max(err, axis=axes) if axes else err
+    sd = e.se * np.sqrt(e.n) / np.where(scale > 0, scale, 1.0)
+    ref = float(np.max(sd)) / np.sqrt(e.trace_n)
+    return Trace(fam.name, name, e.trace_n.tolist(), worst.tolist(), ref.tolist())
