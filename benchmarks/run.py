@@ -17,6 +17,11 @@ speed of the generated JAX kernels against naive autodiff routes,
 ``fisher_gamma``, ``fisher_beta``, ``fisher_von_mises``; and the process cases
 ``import_kernels_overhead`` and ``generate_catalog_cold``.
 
+Verifier cases (``benchmarks/verify_bench.py``): ``verify_all_default`` (the
+whole catalog at default settings, target < 120 s with every check able to detect
+a 2% error) and ``verify_throughput`` (samples x checks per second and peak
+memory, per family).
+
 Usage: ``python benchmarks/run.py [--only CASE ...] [--json FILE]``; the exit
 status is 1 when a case failed (e.g. naive and kernel outputs disagree), not
 when a target is missed.
@@ -196,8 +201,9 @@ def main(argv: list[str] | None = None) -> int:
     """Run the benchmarks, print the tables, write JSON."""
     sys.path.insert(0, str(Path(__file__).resolve().parent))
     import kernels as kernel_bench
+    import verify_bench
 
-    known = DERIVE_CASES + kernel_bench.CASES
+    known = DERIVE_CASES + kernel_bench.CASES + verify_bench.CASES
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--only", nargs="*", metavar="CASE", help=", ".join(known))
     ap.add_argument("--json", default="benchmarks/results.json", metavar="FILE")
@@ -215,8 +221,16 @@ def main(argv: list[str] | None = None) -> int:
 
     console = Console(width=180)
     where = kernel_bench.machine()
+    if not only or only & set(verify_bench.CASES):
+        records += verify_bench.run(only, where)
+    verifier = [r for r in records if r["case"] in verify_bench.CASES]
     speed = [r for r in records if r["case"] in kernel_bench.SPEED_CASES]
-    other = [r for r in records if r["case"] not in kernel_bench.SPEED_CASES]
+    other = [
+        r
+        for r in records
+        if r["case"] not in kernel_bench.SPEED_CASES
+        and r["case"] not in verify_bench.CASES
+    ]
     if other:
         console.print(process_table(other, f"symfisher benchmarks ({where})"))
     if speed:
@@ -232,6 +246,8 @@ def main(argv: list[str] | None = None) -> int:
                     f"({r['alt_naive_route']}): {r['alt_naive_s'] * 1e3:.3f} ms, "
                     f"ratio {r['alt_ratio']:.2f}x (information only)"
                 )
+    if verifier:
+        console.print(verify_bench.table(verifier, f"verifier ({where})"))
     with open(args.json, "w") as fh:
         json.dump(records, fh, indent=2)
     print(f"wrote {args.json}")
