@@ -61,4 +61,6 @@ def _jsonable(v: Any) -> Any:
         return str(v)
     if isinstance(v, dict):
         return {k: _jsonable(x) for k, x in v.items()}
+    if isinstance(v, list | tuple):  # traces: lists of floats, NaN for broken kernels
+        return [_jsonable(x) for x in v]
     return v

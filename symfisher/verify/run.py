@@ -53,7 +53,7 @@ from symfisher.verify.result import Check
 
 KERNEL_FUNCTIONS = ("log_prob", "score", "hessian_log_prob", "fisher", "kl")
 EPS_FLOOR = 64 * np.finfo(np.float64).eps
-KL_EPSILONS = (1e-1, 1e-2, 1e-3)
+KL_EPSILONS = (1e-1, 1e-2, 1e-3, 1e-4)
 PILOT = 2**16
 MAX_SAMPLES = 2**23
 
@@ -351,7 +351,9 @@ def _run(
                 checks += c
                 traces += t
                 if cramer_rao and i == 0:
-                    checks += _cramer_rao(fam, kmod, theta, key, cramer_rao_replicates)
+                    checks += _cramer_rao(
+                        fam, kmod, theta, key, cramer_rao_replicates, alpha
+                    )
                 bar.advance(task)
     _decide(checks, alpha, power, target_error)
     settings = {
@@ -395,18 +397,16 @@ def _progress(show: bool | None) -> Any:
 
 
 def _cramer_rao(
-    fam: Family, kmod: Any, theta: np.ndarray, key: jax.Array, R: int
+    fam: Family, kmod: Any, theta: np.ndarray, key: jax.Array, R: int, alpha: float
 ) -> list[Check]:
+    from symfisher.verify.cramer_rao import cramer_rao_checks
+
     try:
-        from symfisher.verify.cramer_rao import cramer_rao_checks
-    except ImportError:  # pragma: no cover - module under construction
-        return []
-    try:
-        return cramer_rao_checks(
-            fam, kmod, theta, jax.random.fold_in(key, 7), replicates=R
+        out = cramer_rao_checks(
+            fam, kmod, theta, jax.random.fold_in(key, 1000), replicates=R, alpha=alpha
         )
     except Exception as e:  # a broken kernel must not crash the run
-        return [
+        out = [
             Check(
                 fam.name,
                 "Cramér–Rao simulation",
@@ -416,6 +416,11 @@ def _cramer_rao(
                 message=f"{type(e).__name__}: {e}",
             )
         ]
+    for c in out:
+        # R simulated data sets resolve tens of percent, not 2%: their detectable
+        # error is reported, but they are not held to the Monte Carlo target
+        c._no_target = True  # type: ignore[attr-defined]
+    return out
 
 
 def _smooth(fam: Family) -> bool:
@@ -465,7 +470,7 @@ def _decide(checks: list[Check], alpha: float, power: float, target: float) -> N
         scale = getattr(c, "_scale", None)
         if scale is not None and c.se is not None:
             c.detectable = stats.detectable(c.se, scale, m, alpha, power)
-            if c.detectable > target:
+            if c.detectable > target and not getattr(c, "_no_target", False):
                 weak.append(c)
     if weak:
         worst = max(weak, key=lambda c: c.detectable)
@@ -532,14 +537,18 @@ def _sample_fn(K: Kernels, P: int, parts: set[str]) -> Callable:
     return fn
 
 
-_FN_CACHE: dict[tuple, Callable] = {}
+_FN_CACHE: dict[tuple, tuple[Callable, tuple]] = {}
 
 
 def _cached_fn(K: Kernels, P: int, parts: set[str]) -> Callable:
-    key = (id(K.obj), P, tuple(sorted(parts)))
+    # Keyed by the callables themselves, not by id(K.obj): a mapping may be
+    # mutated between runs, and a freed mapping's id may be reused. The cached
+    # value holds the callables, so their ids stay unique while cached.
+    funcs = tuple(K.get(n) for n in ("log_prob", "score", "hessian_log_prob"))
+    key = (tuple(id(f) for f in funcs), P, tuple(sorted(parts)))
     if key not in _FN_CACHE:
-        _FN_CACHE[key] = _sample_fn(K, P, parts)
-    return _FN_CACHE[key]
+        _FN_CACHE[key] = (_sample_fn(K, P, parts), funcs)
+    return _FN_CACHE[key][0]
 
 
 _SAMPLER_CACHE: dict[tuple, Callable] = {}
@@ -816,9 +825,14 @@ def _kl_checks(
             N,
         )
         out.append(c)
-    # KL(θ, θ + εδ) / (½ ε² δᵀFδ) → 1
+    # KL(θ, θ + εδ) / (½ ε² δᵀFδ) → 1, with δ of unit length in the Fisher metric
+    # (δᵀFδ = 1) so that ε is dimensionless: a raw normal δ stepped out of the
+    # domain or far into the cubic term near a boundary (categorical with a
+    # small p_k), and made KL comparable to rounding where F is small.
     u = np.asarray(jax.random.normal(jax.random.fold_in(key, 7), (len(theta),)))
     quad = float(u @ F @ u)
+    if quad > 0:
+        u, quad = u / np.sqrt(quad), 1.0
     ratios = []
     for eps in KL_EPSILONS:
         q = theta + eps * u
@@ -833,7 +847,9 @@ def _kl_checks(
             else float("nan")
         )
     last = abs(ratios[-1] - 1.0)
-    ok = np.isfinite(last) and last <= 1e-2 and last <= abs(ratios[0] - 1.0) + 1e-6
+    # compare with the largest ε that stayed in the domain (NaN never compares)
+    first = next((abs(r - 1.0) for r in ratios if np.isfinite(r)), float("nan"))
+    ok = bool(np.isfinite(last) and last <= 1e-2 and last <= first + 1e-6)
     out.append(
         Check(
             fam.name,
