@@ -8,6 +8,7 @@ killed at the limit.
 
 from __future__ import annotations
 
+import gc
 import multiprocessing
 import os
 import signal
@@ -75,6 +76,11 @@ def run_limited(fn: Callable[[], T], seconds: float | None = None) -> T:
     deadline = time.monotonic() + seconds
     outermost = not _deadlines
     previous = signal.signal(signal.SIGALRM, _handler) if outermost else None
+    # An alarm raised inside a garbage-collector callback (JAX registers one) is
+    # printed and swallowed by Python; hold the callbacks while the limit is armed.
+    held = list(gc.callbacks) if outermost else []
+    if outermost:
+        gc.callbacks.clear()
     _deadlines.append(deadline)
     try:
         try:
@@ -85,6 +91,7 @@ def run_limited(fn: Callable[[], T], seconds: float | None = None) -> T:
             _arm()
             if outermost:
                 signal.signal(signal.SIGALRM, previous)
+                gc.callbacks[:] = held + [c for c in gc.callbacks if c not in held]
     except _Alarm:
         if deadline > time.monotonic() and _expired():
             raise  # an enclosing limit expired: let it unwind to its owner

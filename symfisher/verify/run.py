@@ -161,7 +161,7 @@ def _probe(
             bad.append((name, "missing (expected a callable)"))
             continue
         try:
-            out = np.asarray(call(f))
+            out = np.asarray(call(_jit(f)))
         except NotImplementedError as e:
             bad.append((name, f"not available: {e}"))
             continue
@@ -186,18 +186,31 @@ def _moments(
     from symfisher.derive.expectation import expect
     from symfisher.derive.numeric import expectations_numeric
 
+    ckey = (family.definition_text(), theta.tobytes())
+    if ckey in _MOMENTS:
+        return _MOMENTS[ckey]
     point = {k: sp.Float(v, 30) for k, v in family.point(list(theta)).items()}
     light = (
         family.is_finite or family.expfam is not None or family.cumulants is not None
     )
     exprs = [v**k for v in family.variables for k in (1, 2)]
-    res = expect(family, exprs, seconds=2.0) if len(family.variables) > 1 else None
+    # closed forms come at once for light-tailed families (moments of the
+    # sufficient statistic, finite sums); others take 1-D quadrature
+    fkey = family.definition_text()
+    if fkey not in _FORMS:
+        _FORMS[fkey] = expect(family, exprs, seconds=1.0) if light else None
+    res = _FORMS[fkey]
     if res is not None and res.values is not None:
         vals = [float(sp.sympify(v).xreplace(point).evalf(30)) for v in res.values]
         how = res.method
     elif len(family.variables) == 1:
-        vals = [float(v) for v in expectations_numeric(family, exprs, point, dps=20)[0]]
-        how = "quadrature at 20 digits"
+        try:
+            vals, how = _quad_moments(family, point), "adaptive quadrature (QUADPACK)"
+        except Exception:
+            vals = [
+                float(v) for v in expectations_numeric(family, exprs, point, dps=15)[0]
+            ]
+            how = "quadrature at 15 digits"
     else:
         return [], "moments unresolved"
     out = []
@@ -207,7 +220,47 @@ def _moments(
         out.append((f"E[{v}]", m1, sd, False, j))
         if light:
             out.append((f"E[{v}^2]", m2, abs(m2), True, j))
+    _MOMENTS[ckey] = (out, how)
     return out, how
+
+
+def _quad_moments(family: Family, point: dict) -> list[float]:
+    """``[E[x], E[x^2]]`` of a one-variable continuous family by ``scipy.integrate.quad``."""
+    import sympy as sp
+    from scipy import integrate
+
+    (x,) = family.variables
+    (sup,) = family.supports
+    sup = sup.xreplace(point)
+    if family.is_discrete or not isinstance(sup, sp.Interval):
+        raise ValueError("not a continuous interval support")
+    dens = sp.lambdify(
+        x, sp.exp(family.log_density.xreplace(point)), ["scipy", "numpy"]
+    )
+    lo, hi = float(sup.inf), float(sup.sup)
+    out = []
+    for k in (1, 2):
+        val, err = integrate.quad(
+            lambda t, k=k: dens(t) * t**k, lo, hi, limit=200, epsabs=0, epsrel=1e-11
+        )
+        if not np.isfinite(val) or err > 1e-8 * max(1.0, abs(val)):
+            raise ValueError(f"quadrature did not converge ({val}, {err})")
+        out.append(float(val))
+    return out
+
+
+_MOMENTS: dict[tuple, tuple] = {}
+_FORMS: dict[str, Any] = {}
+_JITTED: dict[tuple, tuple] = {}
+
+
+def _jit(f: Callable, how: str = "") -> Callable:
+    """``jax.jit(f)`` (or of its ``jax.hessian`` in the second argument), cached."""
+    key = (id(f), how)
+    if key not in _JITTED:
+        g = jax.hessian(f, argnums=1) if how == "hessian" else f
+        _JITTED[key] = (jax.jit(g), f)  # holding f keeps its id unique
+    return _JITTED[key][0]
 
 
 def verify(
@@ -748,7 +801,7 @@ def _verify_point(
     if "kl" in ok:
         checks += _kl_checks(fam, K, theta, theta_q, F, est.get("llr"), N, key)
         if "llr" in est:
-            kl_val = float(K.get("kl")(jnp.asarray(theta), jnp.asarray(theta_q)))
+            kl_val = float(_jit(K.get("kl"))(jnp.asarray(theta), jnp.asarray(theta_q)))
             traces.append(
                 _trace(
                     fam,
@@ -776,7 +829,7 @@ def _kl_checks(
     out = []
     t = jnp.asarray(theta)
     try:
-        Hk = np.asarray(jax.hessian(kl, argnums=1)(t, t))
+        Hk = np.asarray(_jit(kl, "hessian")(t, t))
         rel = float(np.max(np.abs(Hk - F)) / np.max(np.abs(F)))
         ok = rel <= 1e-8
         out.append(
@@ -812,7 +865,7 @@ def _kl_checks(
             )
         )
     if llr is not None:
-        kl_val = float(kl(t, jnp.asarray(theta_q)))
+        kl_val = float(_jit(kl)(t, jnp.asarray(theta_q)))
         c = _z_check(
             fam,
             theta,
@@ -842,7 +895,7 @@ def _kl_checks(
             ratios.append(float("nan"))
             continue
         ratios.append(
-            float(kl(t, jnp.asarray(q))) / (0.5 * eps**2 * quad)
+            float(_jit(kl)(t, jnp.asarray(q))) / (0.5 * eps**2 * quad)
             if quad > 0
             else float("nan")
         )
