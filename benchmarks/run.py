@@ -22,6 +22,11 @@ whole catalog at default settings, target < 120 s with every check able to detec
 a 2% error) and ``verify_throughput`` (samples x checks per second and peak
 memory, per family).
 
+Natural-gradient cases (``benchmarks/natural_bench.py``): ``fvp_mlp_gaussian``,
+``cg10_mlp_gaussian``, ``fvp_mlp_gaussian_vs_fwdrev``, ``fvp_mlp_categorical``:
+``symfisher.natural.policy_fvp`` (J^T F_out J v) against TRPO's double backprop
+and forward-over-reverse FVPs of MLP policies on 2048 states.
+
 Usage: ``python benchmarks/run.py [--only CASE ...] [--json FILE]``; the exit
 status is 1 when a case failed (e.g. naive and kernel outputs disagree), not
 when a target is missed.
@@ -201,9 +206,15 @@ def main(argv: list[str] | None = None) -> int:
     """Run the benchmarks, print the tables, write JSON."""
     sys.path.insert(0, str(Path(__file__).resolve().parent))
     import kernels as kernel_bench
+    import natural_bench
     import verify_bench
 
-    known = DERIVE_CASES + kernel_bench.CASES + verify_bench.CASES
+    known = (
+        *DERIVE_CASES,
+        *kernel_bench.CASES,
+        *verify_bench.CASES,
+        *natural_bench.CASES,
+    )
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--only", nargs="*", metavar="CASE", help=", ".join(known))
     ap.add_argument("--json", default="benchmarks/results.json", metavar="FILE")
@@ -223,13 +234,17 @@ def main(argv: list[str] | None = None) -> int:
     where = kernel_bench.machine()
     if not only or only & set(verify_bench.CASES):
         records += verify_bench.run(only, where)
+    if not only or only & set(natural_bench.CASES):
+        records += natural_bench.run(only, where)
     verifier = [r for r in records if r["case"] in verify_bench.CASES]
+    natural = [r for r in records if r["case"] in natural_bench.CASES]
     speed = [r for r in records if r["case"] in kernel_bench.SPEED_CASES]
     other = [
         r
         for r in records
         if r["case"] not in kernel_bench.SPEED_CASES
         and r["case"] not in verify_bench.CASES
+        and r["case"] not in natural_bench.CASES
     ]
     if other:
         console.print(process_table(other, f"symfisher benchmarks ({where})"))
@@ -248,6 +263,9 @@ def main(argv: list[str] | None = None) -> int:
                 )
     if verifier:
         console.print(verify_bench.table(verifier, f"verifier ({where})"))
+    if natural:
+        title = f"natural gradient: naive FVP / policy_fvp, float32, jitted, median ({where})"
+        console.print(natural_bench.table(natural, title))
     with open(args.json, "w") as fh:
         json.dump(records, fh, indent=2)
     print(f"wrote {args.json}")

@@ -8,6 +8,7 @@ checked numerically (``codegen.emit`` does so before printing).
 derived form                           stable form (printed as)
 =====================================  ==========================================
 :math:`\log(1 + y)`                    ``Log1p(y)`` (``jnp.log1p``)
+:math:`\log(1 - y^2)`                  ``Log1p(-y) + Log1p(y)``
 :math:`\log(1 + e^a)`                  ``Softplus(a)`` (``jnp.logaddexp(0, a)``)
 :math:`\log \sum_i e^{a_i}`            ``LogSumExp`` (``jss.logsumexp``)
 :math:`e^{ka} / (1 + e^a)^m`           :math:`\sigma(a)^k \sigma(-a)^{m-k}` (``jss.expit``)
@@ -190,6 +191,11 @@ def _log(e: sp.log) -> sp.Expr:
         rest = arg - 1
         if isinstance(rest, sp.exp):
             return Softplus(rest.args[0])
+        y2 = -rest
+        if (
+            isinstance(y2, sp.Pow) and y2.exp == 2
+        ):  # 1 - y^2 = (1 - y)(1 + y), unrounded
+            return Log1p(-y2.base) + Log1p(y2.base)
         return Log1p(rest)
     return e
 
