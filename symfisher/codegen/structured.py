@@ -281,18 +281,21 @@ def _onehot(x, theta):
 
 
 def _lse(theta):
-    r""":math:`\log\sum_j e^{z_j} = m + \operatorname{log1p}(\sum_{j \ne j^*} e^{z_j - m})`, as (m, log1p part).
+    r""":math:`\log\sum_j e^{z_j} = m + \operatorname{log1p}(s)`, as (m, log1p part).
 
-    With :math:`m = \max_j z_j` attained at :math:`j^*`, the log1p keeps
-    :math:`\log p_{j^*}` accurate when :math:`p_{j^*}` is close to 1.
+    :math:`m = \max_j z_j` and :math:`s = \sum_{z_j < m} e^{z_j - m}` plus the
+    number of further ties, so :math:`\log p_{j^*}` stays accurate when the top
+    probability is close to 1 (where :math:`\sum_j e^{z_j - m} - 1` would cancel).
     """
     m = jax.lax.stop_gradient(jnp.max(theta, axis=-1, keepdims=True))
-    top = jax.nn.one_hot(jnp.argmax(theta, axis=-1), theta.shape[-1], dtype=theta.dtype)
-    e = jnp.exp(theta - m)
-    rest = jnp.sum(jnp.where(top > 0, 0.0, e), axis=-1, keepdims=True)
-    # the top entry contributes exp(z* - m) - 1 (zero, but keeps the gradient)
-    rest = rest + jnp.sum(top * jnp.expm1(theta - m), axis=-1, keepdims=True)
-    return m, jnp.log1p(rest)
+    d = theta - m
+    top = d == 0
+    s = jnp.sum(jnp.where(top, 0.0, jnp.exp(d)), axis=-1, keepdims=True)
+    # ties beyond the first, and expm1(0) = 0 entries that carry the gradient
+    s = s + (jnp.sum(top, axis=-1, keepdims=True) - 1) + jnp.sum(
+        jnp.where(top, jnp.expm1(d), 0.0), axis=-1, keepdims=True
+    )
+    return m, jnp.log1p(s)
 
 
 def _log_softmax(theta):
@@ -313,7 +316,7 @@ def log_prob(theta, x):
 def score(theta, x):
     r"""Score :math:`e_x - p`, shape ``(..., K)``."""
     theta = _theta(theta)
-    return _onehot(x, theta) - jnp.exp(_log_softmax(theta))
+    return _onehot(x, theta) - jax.nn.softmax(theta, axis=-1)
 
 
 def hessian_log_prob(theta, x):
@@ -326,7 +329,7 @@ def hessian_log_prob(theta, x):
 def fisher(theta):
     r"""Fisher information :math:`\operatorname{diag}(p) - p p^\top`, shape ``(..., K, K)``."""
     theta = _theta(theta)
-    p = jnp.exp(_log_softmax(theta))
+    p = jax.nn.softmax(theta, axis=-1)
     eye = jnp.eye(theta.shape[-1], dtype=theta.dtype)
     return eye * fisher_diag(theta)[..., None, :] - (1.0 - eye) * p[..., :, None] * p[..., None, :]
 
@@ -342,7 +345,7 @@ def fvp(theta, v):
     r"""Fisher-vector product :math:`p \odot (v - p^\top v)` in O(K)."""
     theta = _theta(theta)
     v = _theta(v, "v")
-    p = jnp.exp(_log_softmax(theta))
+    p = jax.nn.softmax(theta, axis=-1)
     return p * (v - jnp.sum(p * v, axis=-1, keepdims=True))
 
 
