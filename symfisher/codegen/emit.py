@@ -120,6 +120,22 @@ def body(
     return lines, outs
 
 
+def kl_body(
+    printer: KernelPrinter, d: Derivation, probe: dict[sp.Symbol, sp.Expr], ref: str
+) -> tuple[list[str], list[str]]:
+    """:func:`body` of ``d.kl`` with its primed symbols named ``<param>_q``.
+
+    The ``_q`` symbols keep the parameters' assumptions, so the stable rewrites
+    (``log(b**a) = a log b`` for ``b > 0``, scaled Bessel functions) still apply.
+    """
+    to_q = {
+        q: sp.Symbol(identifier(p) + "_q", **p.assumptions0)
+        for p, q in zip(d.family.params, d.kl_primed, strict=True)
+    }
+    probe_q = {to_q.get(k, k): v for k, v in probe.items()}
+    return body(printer, [d.kl.xreplace(to_q)], f"{ref} + {ref}_q", probe_q)
+
+
 def check_rewrite(
     original: sp.Expr, rewritten: sp.Expr, probe: dict[sp.Symbol, sp.Expr]
 ) -> None:
@@ -344,17 +360,7 @@ def dense_module(d: Derivation, digest: str) -> str:
                 f"    raise NotImplementedError(FAMILY + ': ' + {reason!r})\n"
             )
     if d.kl is not None:
-        to_q = {
-            q: sp.Symbol(identifier(p) + "_q", **p.assumptions0)
-            for p, q in zip(params, d.kl_primed, strict=True)
-        }
-        probe_q = {to_q.get(k, k): v for k, v in probe.items()}
-        lines, outs = body(
-            printer,
-            [d.kl.xreplace(to_q)],
-            f"{ref} + {ref}_q",
-            probe_q,
-        )
+        lines, outs = kl_body(printer, d, probe, ref)
         src += function(
             "kl",
             "theta_p, theta_q",

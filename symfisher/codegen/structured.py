@@ -208,14 +208,7 @@ def coordinates_module(d: Derivation, base: Derivation, digest: str) -> str:
         theta_lines + lines,
         f"{_grid(outs, B)} / n",
     )
-    to_q = {
-        q: sp.Symbol(identifier(p) + "_q", **p.assumptions0)
-        for p, q in zip(bf.params, base.kl_primed, strict=True)
-    }
-    probe_q = {to_q.get(k, k): v for k, v in probe.items()}
-    lines, outs = emit.body(
-        printer, [base.kl.xreplace(to_q)], f"{ref} + {ref}_q", probe_q
-    )
+    lines, outs = emit.kl_body(printer, base, probe, ref)
     src += emit.function(
         "kl",
         "theta_p, theta_q",
