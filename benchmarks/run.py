@@ -27,6 +27,10 @@ Natural-gradient cases (``benchmarks/natural_bench.py``): ``fvp_mlp_gaussian``,
 ``symfisher.natural.policy_fvp`` (J^T F_out J v) against TRPO's double backprop
 and forward-over-reverse FVPs of MLP policies on 2048 states.
 
+Policy-kernel case (``benchmarks/policy_bench.py``): ``fvp_linear_softmax_1024x18``,
+the linear_softmax ``fvp`` (K = 18, d = 1024, B = 256) against double backprop
+of the mean KL.
+
 Usage: ``python benchmarks/run.py [--only CASE ...] [--json FILE]``; the exit
 status is 1 when a case failed (e.g. naive and kernel outputs disagree), not
 when a target is missed.
@@ -207,6 +211,7 @@ def main(argv: list[str] | None = None) -> int:
     sys.path.insert(0, str(Path(__file__).resolve().parent))
     import kernels as kernel_bench
     import natural_bench
+    import policy_bench
     import verify_bench
 
     known = (
@@ -214,6 +219,7 @@ def main(argv: list[str] | None = None) -> int:
         *kernel_bench.CASES,
         *verify_bench.CASES,
         *natural_bench.CASES,
+        *policy_bench.CASES,
     )
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--only", nargs="*", metavar="CASE", help=", ".join(known))
@@ -236,8 +242,11 @@ def main(argv: list[str] | None = None) -> int:
         records += verify_bench.run(only, where)
     if not only or only & set(natural_bench.CASES):
         records += natural_bench.run(only, where)
+    if not only or only & set(policy_bench.CASES):
+        records += policy_bench.run(only, where)
     verifier = [r for r in records if r["case"] in verify_bench.CASES]
     natural = [r for r in records if r["case"] in natural_bench.CASES]
+    policy = [r for r in records if r["case"] in policy_bench.CASES]
     speed = [r for r in records if r["case"] in kernel_bench.SPEED_CASES]
     other = [
         r
@@ -245,6 +254,7 @@ def main(argv: list[str] | None = None) -> int:
         if r["case"] not in kernel_bench.SPEED_CASES
         and r["case"] not in verify_bench.CASES
         and r["case"] not in natural_bench.CASES
+        and r["case"] not in policy_bench.CASES
     ]
     if other:
         console.print(process_table(other, f"symfisher benchmarks ({where})"))
@@ -266,6 +276,9 @@ def main(argv: list[str] | None = None) -> int:
     if natural:
         title = f"natural gradient: naive FVP / policy_fvp, float32, jitted, median ({where})"
         console.print(natural_bench.table(natural, title))
+    if policy:
+        title = f"policy kernels: double backprop / kernel fvp, float32, jitted, median ({where})"
+        console.print(policy_bench.table(policy, title))
     with open(args.json, "w") as fh:
         json.dump(records, fh, indent=2)
     print(f"wrote {args.json}")

@@ -40,7 +40,7 @@ DPS = 50
 
 @dataclass(frozen=True)
 class PolicyRoute:
-    """One route's :math:`\\mathbb E_s[F(s)]` (or ``None``) and how it was obtained."""
+    r"""One route's :math:`\mathbb E_s[F(s)]` (or ``None``) and how it was obtained."""
 
     name: str
     conditional: sp.Matrix | None  # F(s) by this route, before the state expectation
@@ -90,12 +90,13 @@ class PolicyDerivation:
 
     @property
     def provenance(self) -> dict[str, str]:
-        """Route name to how :math:`\\mathbb E_s[F(s)]` was obtained."""
+        r"""Route name to how :math:`\mathbb E_s[F(s)]` was obtained."""
         return {k: r.method for k, r in self.routes.items()}
 
     def fisher_at(self, point: dict[str, float]) -> np.ndarray:
-        r""":math:`\mathbb E_s[F(s)]` at values of :math:`\theta` and of the state
-        distribution's parameters (missing ones take their defaults), as float64.
+        r""":math:`\mathbb E_s[F(s)]` at :math:`\theta` and the state distribution's values.
+
+        Missing state-distribution values take their defaults; float64 out.
 
         Raises:
           DerivationError: when no route gave a closed form.
@@ -112,7 +113,7 @@ class PolicyDerivation:
         return np.array(vals.tolist(), dtype=np.float64)
 
     def substitution(self, point: dict[str, float]) -> dict[sp.Symbol, sp.Float]:
-        """Symbols of :math:`\\theta` and :math:`\\psi` to 50-digit values."""
+        r"""Symbols of :math:`\theta` and :math:`\psi` to 50-digit values."""
         from symfisher.errors import DomainError
 
         pol = self.policy
@@ -185,7 +186,9 @@ def derive_policy_uncached(policy: Policy, seconds: float = 20.0) -> PolicyDeriv
 
     # route 1 and the mean score
     t = time.perf_counter()
-    res = expect(fam, [s[i] for i in range(n)] + [s[i] * s[j] for i, j in pairs], seconds)
+    res = expect(
+        fam, [s[i] for i in range(n)] + [s[i] * s[j] for i, j in pairs], seconds
+    )
     mean_cond = None
     if res.values is None:
         conditional[ROUTES[0]], methods[ROUTES[0]] = None, f"unresolved: {res.detail}"
@@ -319,9 +322,7 @@ def _rational_zero(expr: sp.Expr, seconds: float = 4.0) -> bool:
     return out == 0
 
 
-def _compare(
-    fam: Any, a: sp.Matrix | None, b: sp.Matrix | None
-) -> tuple[str, str]:
+def _compare(fam: Any, a: sp.Matrix | None, b: sp.Matrix | None) -> tuple[str, str]:
     """Agreement of two matrices: the rational fast path, else :func:`agreement.compare`."""
     if a is not None and b is not None:
         if all(_rational_zero(x - y) for x, y in zip(a, b, strict=True)):

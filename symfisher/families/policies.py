@@ -112,7 +112,9 @@ def tabular_softmax(S: int = 2, K: int = 2) -> Policy:
     probs, rho = _state_probs(S)
     states = FiniteStates(
         symbols=e,
-        support=tuple(tuple(sp.Integer(int(i == j)) for j in range(S)) for i in range(S)),
+        support=tuple(
+            tuple(sp.Integer(int(i == j)) for j in range(S)) for i in range(S)
+        ),
         probs=probs,
         params=rho,
         domains=tuple(UNIT for _ in rho),
@@ -180,8 +182,10 @@ def linear_gaussian(n: int = 2, m: int = 1) -> Policy:
     params, domains, default = [], [], []
     for i in range(n):
         for j in range(i, n):
-            sym = sp.Symbol(f"Sigma_{i + 1}{j + 1}", positive=True) if i == j else real(
-                f"Sigma_{i + 1}{j + 1}"
+            sym = (
+                sp.Symbol(f"Sigma_{i + 1}{j + 1}", positive=True)
+                if i == j
+                else real(f"Sigma_{i + 1}{j + 1}")
             )
             cov[i, j] = cov[j, i] = sym
             params.append(sym)

@@ -63,7 +63,7 @@ class Policy:
 
     @property
     def n_params(self) -> int:
-        """:math:`P = |\\theta|`."""
+        r""":math:`P = |\theta|`."""
         return len(self.theta)
 
     @property
@@ -95,9 +95,11 @@ class Policy:
         return hashlib.sha256(self.definition_text().encode()).hexdigest()
 
     def parameter_family(self) -> Family:
-        r"""A family over :math:`(\theta, \psi)` (:math:`\psi` the state distribution's
-        parameters) with no variable: its domains give random points for comparing
-        expressions of :math:`\mathbb E_s[\cdot]`."""
+        r"""A family over :math:`(\theta, \psi)` with no variable.
+
+        :math:`\psi` are the state distribution's parameters; the domains give
+        random points for comparing expressions of :math:`\mathbb E_s[\cdot]`.
+        """
         doms = self.conditional.domains[: self.n_params]
         return Family(
             name=f"{self.name} (theta, state-distribution parameters)",

@@ -11,9 +11,16 @@ a family), :mod:`~symfisher.natural.policy` (FVP of a network as
 :math:`J^\top F_{\mathrm{out}} J v`), :mod:`~symfisher.natural.cg` (conjugate
 gradient), :mod:`~symfisher.natural.npg` (step size for a KL budget, line
 search), :mod:`~symfisher.natural.optax` (a preconditioning
-``GradientTransformation``).
+``GradientTransformation``), :mod:`~symfisher.natural.approx` (diagonal, K-FAC
+and empirical Fisher against the exact one).
 """
 
+from symfisher.natural.approx import (
+    ApproxError,
+    approximation_error,
+    compare_approximations,
+    empirical_fisher,
+)
 from symfisher.natural.cg import CGResult, conjugate_gradient
 from symfisher.natural.family import family_kernels
 from symfisher.natural.fvp import (
@@ -27,11 +34,15 @@ from symfisher.natural.optax import ScaleByFisherState, scale_by_fisher
 from symfisher.natural.policy import policy_fvp, policy_kl
 
 __all__ = [
+    "ApproxError",
     "CGResult",
     "LineSearchResult",
     "NPGStep",
     "ScaleByFisherState",
+    "approximation_error",
+    "compare_approximations",
     "conjugate_gradient",
+    "empirical_fisher",
     "family_kernels",
     "family_kl",
     "fvp",

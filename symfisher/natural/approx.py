@@ -86,18 +86,25 @@ def compare_approximations(
     actions: Any | None = None,
     damping: float = 0.0,
 ) -> list[ApproxError]:
-    """Diagonal, K-FAC and (with ``actions``) empirical Fisher against the exact one.
+    r"""Diagonal, K-FAC and (with ``actions``) empirical Fisher against the exact one.
 
     Args:
       k: a generated policy kernel module (``symfisher.kernels("linear_softmax")``).
-      theta, states: the policy parameters and a batch of states.
+      theta: the policy parameters (the kernel's matrix layout).
+      states: a batch of states.
       g: a gradient (``theta``'s shape) for the natural-gradient direction errors.
       actions: observed actions, one per state, for the empirical Fisher.
-      damping: :math:`\\lambda` added to every matrix before the pseudo-inverse.
+      damping: :math:`\lambda` added to every matrix before the pseudo-inverse.
     """
     F = k.fisher(theta, states)
     out = [
-        approximation_error("diagonal", F, jnp.diag(k.fisher_diag(theta, states).reshape(-1)), g, damping),
+        approximation_error(
+            "diagonal",
+            F,
+            jnp.diag(k.fisher_diag(theta, states).reshape(-1)),
+            g,
+            damping,
+        ),
         approximation_error("K-FAC", F, k.kfac_fisher(theta, states), g, damping),
     ]
     if actions is not None:

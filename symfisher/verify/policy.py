@@ -218,9 +218,7 @@ def _point_checks(
         for j, (a, b) in enumerate(zip(*iu, strict=True)):
             sc = float(np.sqrt(F[a, a] * F[b, b]))
             out.append(
-                _stochastic(
-                    name, label, f"({a}, {b})", pt, m[j], se[j], F[a, b], n, sc
-                )
+                _stochastic(name, label, f"({a}, {b})", pt, m[j], se[j], F[a, b], n, sc)
             )
     # Monte Carlo KL against the closed form, at a nearby theta'
     if d.kl is not None:

@@ -142,12 +142,16 @@ def test_approximations_softmax_kfac_error_matches_numeric(name):
             p = _softmax(T[s])
             R += w * (np.diag(p) - np.outer(p, p))
     K = np.kron(L, R)
-    sub = d.substitution({p.name: float(v) for p, v in zip(d.policy.theta, theta, strict=True)} | dist)
+    sub = d.substitution(
+        {p.name: float(v) for p, v in zip(d.policy.theta, theta, strict=True)} | dist
+    )
     got = float(a.kfac_error2.evalf(30, subs=sub))
     assert got == pytest.approx(float(np.sum((K - F) ** 2)), rel=1e-10)
     assert got > 1e-6  # K-FAC is not exact for softmax policies
     diag = float(a.diagonal_error2.evalf(30, subs=sub))
-    assert diag == pytest.approx(float(np.sum((np.diag(np.diag(F)) - F) ** 2)), rel=1e-10)
+    assert diag == pytest.approx(
+        float(np.sum((np.diag(np.diag(F)) - F) ** 2)), rel=1e-10
+    )
 
 
 def test_bad_policy_names_and_sizes():
