@@ -9,8 +9,12 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from symfisher.errors import SymfisherError
+
+if TYPE_CHECKING:
+    from symfisher.verify.report import Report
 
 
 def _sizes(items: Sequence[str]) -> dict[str, int]:
@@ -88,29 +92,53 @@ def _cmd_generate(args: argparse.Namespace) -> int:
 
     from symfisher.codegen import generate as gen
     from symfisher.families.catalog import families
+    from symfisher.families.policies import policies
     from symfisher.kernels import catalog_dir
 
-    known = families()
-    unknown = [n for n in args.names if n not in known]
+    known, pols = families(), policies()
+    unknown = [n for n in args.names if n not in known and n not in pols]
     if unknown:
         raise SymfisherError(
-            f"unknown family {', '.join(unknown)}; catalog: {', '.join(known)}"
+            f"unknown family {', '.join(unknown)}; catalog: {', '.join(known + pols)}"
         )
-    names = args.names or known
+    names = [n for n in args.names if n in known] if args.names else known
+    pol_names = [n for n in args.names if n in pols] if args.names else pols
     out = Path(args.out) if args.out else catalog_dir()
     start = time.perf_counter()
     texts: dict[str, str] = {}
     with Progress(console=Console(stderr=True), transient=True) as progress:
-        task = progress.add_task("generating", total=len(names))
+        task = progress.add_task("generating", total=len(names) + len(pol_names))
         for name in names:
             progress.update(task, description=f"generating {name}")
             texts[f"{name}.py"] = gen.module_text(name)
             progress.advance(task)
-    if not args.names:
-        texts[gen.INIT_NAME] = gen.init_text(names)
+        for name in pol_names:
+            progress.update(task, description=f"generating {name}")
+            texts[f"{name}.py"] = gen.policy_text(name)
+            progress.advance(task)
+    readme: tuple[Path, str, str] | None = None
+    if not args.names:  # the whole catalog: also CATALOG.md and the README table
+        from symfisher.codegen.catalog_doc import replace_readme_block
+        from symfisher.verify import record
+
+        texts[gen.INIT_NAME] = gen.init_text(names + pol_names)
+        modules = {n: texts[f"{n}.py"] for n in names + pol_names}
+        records = record.load(gen.records_path())
+        texts[gen.CATALOG_NAME], table = gen.catalog_texts(
+            names, modules, records, pol_names
+        )
+        path = gen.readme_path() if out.resolve() == catalog_dir().resolve() else None
+        if path is not None:
+            now = path.read_text(encoding="utf-8")
+            try:
+                readme = (path, now, replace_readme_block(now, table))
+            except ValueError as e:
+                raise SymfisherError(f"{path}: {e}") from e
     fix = "symfisher generate" + (f" --out {args.out}" if args.out else "")
     if args.check:
         stale = gen.check(texts, out)
+        if readme is not None and readme[1] != readme[2]:
+            stale.append(gen.Stale(readme[0], "differs"))
         for s in stale:
             print(f"stale: {s.path} ({s.reason})", file=sys.stderr)
         if stale:
@@ -126,31 +154,27 @@ def _cmd_generate(args: argparse.Namespace) -> int:
         return 0
     for fname, text in texts.items():
         gen.write_atomic(out / fname, text)
+    if readme is not None and readme[1] != readme[2]:
+        gen.write_atomic(readme[0], readme[2])
+        print(f"updated the catalog table in {readme[0]}")
     seconds = time.perf_counter() - start
-    print(f"generated {len(names)} kernel module(s) into {out} in {seconds:.1f} s")
+    print(
+        f"generated {len(names) + len(pol_names)} kernel module(s) into {out} "
+        f"in {seconds:.1f} s"
+    )
     return 0
 
 
-def _cmd_verify(args: argparse.Namespace) -> int:
-    import warnings
-    from pathlib import Path
-
-    from rich.console import Console
-
-    from symfisher.families.catalog import families
+def _verify_all(
+    args: argparse.Namespace, names: list[str], pol_names: list[str]
+) -> Report:
+    """One report over catalog families and state-conditioned policies."""
+    from symfisher.verify.policy import N_DEFAULT, verify_policy
+    from symfisher.verify.report import Report
     from symfisher.verify.run import verify_many
 
-    if args.all == bool(args.names):
-        raise SymfisherError("give family names or --all (not both, not neither)")
-    known = families()
-    unknown = [n for n in args.names if n not in known]
-    if unknown:
-        raise SymfisherError(
-            f"unknown family {', '.join(unknown)}; catalog: {', '.join(known)}"
-        )
-    names = known if args.all else args.names
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
+    report = Report(checks=[], settings={})
+    if names:
         report = verify_many(
             names,
             n_samples=args.samples,
@@ -160,6 +184,49 @@ def _cmd_verify(args: argparse.Namespace) -> int:
             cramer_rao=not args.no_cramer_rao,
             progress=True,
         )
+    for name in pol_names:
+        r = verify_policy(
+            name,
+            points=args.points,
+            samples=args.samples or N_DEFAULT,
+            seed=args.seed,
+            alpha=args.alpha,
+        )
+        report.checks += r.checks
+        report.seconds += r.seconds
+    return report
+
+
+def _cmd_verify(args: argparse.Namespace) -> int:
+    import warnings
+    from pathlib import Path
+
+    from rich.console import Console
+
+    from symfisher.families.catalog import families
+
+    if args.all == bool(args.names):
+        raise SymfisherError("give family names or --all (not both, not neither)")
+    from symfisher.families.policies import policies
+
+    known, pols = families(), policies()
+    unknown = [n for n in args.names if n not in known and n not in pols]
+    if unknown:
+        raise SymfisherError(
+            f"unknown family {', '.join(unknown)}; catalog: {', '.join(known + pols)}"
+        )
+    pol_names = pols if args.all else [n for n in args.names if n in pols]
+    names = known if args.all else [n for n in args.names if n in known]
+    if args.record:  # the kernels as verified, read before the run
+        from symfisher.kernels import catalog_dir
+
+        modules = {
+            n: (catalog_dir() / f"{n}.py").read_text(encoding="utf-8")
+            for n in names + pol_names
+        }
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        report = _verify_all(args, names, pol_names)
     console = Console(width=None if sys.stdout.isatty() else 200)
     console.print(report.table())
     for w in caught:
@@ -170,9 +237,21 @@ def _cmd_verify(args: argparse.Namespace) -> int:
         Path(args.markdown).write_text(report.to_markdown(), encoding="utf-8")
     if args.plots:
         report.plot(args.plots)
+    if args.record:
+        from symfisher.codegen.generate import records_path
+        from symfisher.verify import record
+
+        entries = record.entries(
+            report, modules, samples=args.samples, cramer_rao=not args.no_cramer_rao
+        )
+        path = record.update(records_path(), entries)
+        console.print(
+            f"recorded {len(entries)} verdict(s) in {path}; "
+            "run `symfisher generate` to update CATALOG.md"
+        )
     verdict = "PASSED" if report.passed else "FAILED"
     console.print(
-        f"{verdict}: {len(report.checks)} checks over {len(names)} families in "
+        f"{verdict}: {len(report.checks)} checks over {len(names) + len(pol_names)} families in "
         f"{report.seconds:.1f} s ({len(report.failures)} failed; family-wise "
         f"alpha = {args.alpha:g}, Holm)"
     )
@@ -211,6 +290,11 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="write nothing; exit 1 naming the fix when a file is stale",
     )
+    g.epilog = (
+        "Without NAME: every kernel module, __init__.py and CATALOG.md (with the "
+        "verdicts in VERIFIED.json), and in a checkout the catalog table of "
+        "README.md. With NAME: only those modules (CATALOG.md is left as it is)."
+    )
     g.set_defaults(fn=_cmd_generate)
     v = sub.add_parser("verify", help="Monte Carlo verification of the kernels")
     v.add_argument("names", nargs="*", metavar="NAME")
@@ -232,6 +316,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     v.add_argument(
         "--no-cramer-rao", action="store_true", help="skip the Cramér–Rao simulations"
+    )
+    v.add_argument(
+        "--record",
+        action="store_true",
+        help="store each family's verdict in generated/VERIFIED.json "
+        "(read by `symfisher generate` for CATALOG.md)",
     )
     v.set_defaults(fn=_cmd_verify)
     return p

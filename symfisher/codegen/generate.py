@@ -4,6 +4,10 @@ Each module's header carries ``source-sha256``: the hash of the family's
 definition, the derivation and code-generation sources and the SymPy version,
 so a kernel is stale exactly when what it was generated from changed. Output is
 deterministic: the same inputs give byte-identical files on any machine.
+
+The catalog folder also holds ``CATALOG.md`` (:mod:`symfisher.codegen.catalog_doc`,
+with the verdicts recorded in ``VERIFIED.json``), and a checkout's README
+carries the catalog table between markers; :func:`catalog_texts` renders both.
 """
 
 from __future__ import annotations
@@ -11,22 +15,29 @@ from __future__ import annotations
 import hashlib
 import os
 import tempfile
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
 from symfisher import cache as derivation_cache
-from symfisher.codegen import emit, structured
+from symfisher.codegen import catalog_doc, emit, structured
 from symfisher.derive.derivation import Derivation, derive
 from symfisher.families.family import Family
+from symfisher.verify import record
 
 INIT_NAME = "__init__.py"
+CATALOG_NAME = catalog_doc.CATALOG_NAME
+#: codegen sources that never change a kernel's bytes (kept out of its hash)
+NOT_KERNEL_SOURCES = frozenset({"catalog_doc.py", "policy.py"})
 
 
 @cache
 def _codegen_hash() -> str:
     h = hashlib.sha256()
     for path in sorted((Path(__file__).parent).glob("*.py")):
+        if path.name in NOT_KERNEL_SOURCES:
+            continue
         h.update(path.name.encode())
         h.update(path.read_bytes())
     return h.hexdigest()
@@ -128,3 +139,69 @@ def check(texts: dict[str, str], out: str | Path) -> list[Stale]:
             if path.name not in known:
                 stale.append(Stale(path, "extra"))
     return stale
+
+
+def policy_digest(name: str) -> str:
+    """``source-sha256`` of a policy module: its definition, derive/ and the template."""
+    from symfisher.families.policies import policy
+
+    h = hashlib.sha256()
+    h.update(derivation_cache.key(policy(name)).encode())  # type: ignore[arg-type]
+    h.update((Path(__file__).parent / "policy.py").read_bytes())
+    return h.hexdigest()
+
+
+def policy_text(name: str) -> str:
+    """Source text of a built-in policy's kernel module."""
+    from symfisher.codegen.policy import policy_module_text
+
+    return policy_module_text(name, policy_digest(name))
+
+
+def catalog_texts(
+    names: Sequence[str],
+    module_texts: Mapping[str, str],
+    records: Mapping[str, Mapping[str, object]],
+    policy_names: Sequence[str] = (),
+) -> tuple[str, str]:
+    """``CATALOG.md`` and the README catalog table for catalog families ``names``.
+
+    Args:
+      names: catalog names in display order.
+      module_texts: family or policy name -> its current kernel module text.
+      records: verification records (:func:`symfisher.verify.record.load`).
+      policy_names: state-conditioned policies, rendered after the families.
+    """
+    from symfisher.derive.policy import derive_policy
+
+    ds = [derive(n) for n in names]
+    vs = [record.verdict(n, module_texts.get(n), records) for n in names]
+    extra = [
+        catalog_doc.policy_section(
+            derive_policy(n), record.verdict(n, module_texts.get(n), records)
+        )
+        for n in policy_names
+    ]
+    return catalog_doc.catalog_text(ds, vs, extra), catalog_doc.readme_table(ds, vs)
+
+
+def records_path(folder: str | Path | None = None) -> Path:
+    """``VERIFIED.json`` of the catalog kernels (default: the catalog folder)."""
+    from symfisher.kernels import catalog_dir
+
+    return Path(folder if folder is not None else catalog_dir()) / record.FILE_NAME
+
+
+def readme_path() -> Path | None:
+    """The checkout's README.md carrying the catalog-table markers, or ``None``.
+
+    The catalog folder is ``generated/`` at the root of a checkout; an installed
+    package has no README beside it.
+    """
+    from symfisher.kernels import catalog_dir
+
+    path = catalog_dir().parent / "README.md"
+    if not path.is_file():
+        return None
+    text = path.read_text(encoding="utf-8")
+    return path if catalog_doc.README_START in text else None

@@ -130,9 +130,10 @@ def _real(x, name, dtype):
         )
     x = x.astype(dtype)
     if _concrete(x):
-        bad = ~jnp.all(jnp.isfinite(x), axis=tuple(range(1, x.ndim)))
-        if bool(jnp.any(bad)):
-            raise ValueError(f"{POLICY}: {name} rows {_rows(bad)} are not finite (NaN or inf)")
+        with jax.ensure_compile_time_eval():  # concrete even inside a jit trace
+            bad = ~jnp.all(jnp.isfinite(x), axis=tuple(range(1, x.ndim)))
+            if bool(jnp.any(bad)):
+                raise ValueError(f"{POLICY}: {name} rows {_rows(bad)} are not finite (NaN or inf)")
     return x
 
 
@@ -144,12 +145,13 @@ def _indices(x, name, n, what):
             f"got dtype {x.dtype}"
         )
     if _concrete(x):
-        bad = (x < 0) | (x >= n)
-        if bool(jnp.any(bad)):
-            raise ValueError(
-                f"{POLICY}: {name} rows {_rows(bad)} are outside the valid range "
-                f"0..{n - 1} of {what} indices"
-            )
+        with jax.ensure_compile_time_eval():  # concrete even inside a jit trace
+            bad = (x < 0) | (x >= n)
+            if bool(jnp.any(bad)):
+                raise ValueError(
+                    f"{POLICY}: {name} rows {_rows(bad)} are outside the valid range "
+                    f"0..{n - 1} of {what} indices"
+                )
     return x
 
 
@@ -171,10 +173,12 @@ def _weights(weights, states, theta):
         )
     w = _real(w, "weights", theta.dtype)
     if _concrete(w):
-        if bool(jnp.any(w < 0)):
-            raise ValueError(f"{POLICY}: weights rows {_rows(w < 0)} are negative")
-        if not bool(jnp.sum(w) > 0):
-            raise ValueError(f"{POLICY}: weights sum to 0: at least one must be positive")
+        with jax.ensure_compile_time_eval():  # concrete even inside a jit trace
+            neg = w < 0
+            if bool(jnp.any(neg)):
+                raise ValueError(f"{POLICY}: weights rows {_rows(neg)} are negative")
+            if not bool(jnp.sum(w) > 0):
+                raise ValueError(f"{POLICY}: weights sum to 0: at least one must be positive")
     return w / jnp.sum(w)
 
 

@@ -29,7 +29,7 @@ from symfisher.derive import agreement
 from symfisher.derive.expectation import expect
 from symfisher.derive.fisher import ROUTES, _pairs, _symmetric
 from symfisher.derive.kl import kl as closed_kl
-from symfisher.derive.simplify import is_zero, tidy, tidy_matrix
+from symfisher.derive.simplify import is_zero, tidy
 from symfisher.errors import DerivationError, SymbolicTimeout
 from symfisher.families.policy import Policy
 from symfisher.families.states import NotPolynomialInStates
@@ -149,6 +149,21 @@ class PolicyDerivation:
         }
 
 
+#: Entries larger than this (``count_ops``) are kept as derived, not simplified:
+#: whether a bigger simplification finishes within its time limit depends on the
+#: machine, and the catalog document must be the same everywhere.
+TIDY_OPS = 80
+
+
+def _tidy(expr: sp.Expr) -> sp.Expr:
+    """Simplify small expressions (well inside the limit on any machine), keep big ones."""
+    return tidy(expr, seconds=20.0) if sp.count_ops(expr) <= TIDY_OPS else expr
+
+
+def _tidy_matrix(M: sp.Matrix) -> sp.Matrix:
+    return M.applyfunc(_tidy)
+
+
 def _state_expect(policy: Policy, M: sp.Matrix, seconds: float) -> sp.Matrix | None:
     st = policy.states
 
@@ -221,7 +236,7 @@ def derive_policy_uncached(policy: Policy, seconds: float = 20.0) -> PolicyDeriv
         conditional[ROUTES[2]] = cond3
         methods[ROUTES[2]] = f"Hessian of E_s[KL]; KL|s: {div.method}"
         km = _state_expect(policy, sp.Matrix([kl_state]), seconds)
-        kl_mean = None if km is None else tidy(km[0])
+        kl_mean = None if km is None else _tidy(km[0])
     else:
         conditional[ROUTES[2]] = None
         methods[ROUTES[2]] = f"unresolved: no closed-form KL|s ({div.detail})"
@@ -242,8 +257,8 @@ def derive_policy_uncached(policy: Policy, seconds: float = 20.0) -> PolicyDeriv
             )
         routes[name] = PolicyRoute(
             name,
-            None if Fs is None else tidy_matrix(Fs),
-            None if M is None else tidy_matrix(M),
+            None if Fs is None else _tidy_matrix(Fs),
+            None if M is None else _tidy_matrix(M),
             method,
             times[name] + time.perf_counter() - t,
         )
@@ -258,8 +273,8 @@ def derive_policy_uncached(policy: Policy, seconds: float = 20.0) -> PolicyDeriv
     c3 = conditional[ROUTES[2]]
     routes[ROUTES[2]] = PolicyRoute(
         ROUTES[2],
-        None if c3 is None else tidy_matrix(c3),
-        None if M3 is None else tidy_matrix(M3),
+        None if c3 is None else _tidy_matrix(c3),
+        None if M3 is None else _tidy_matrix(M3),
         method3,
         times[ROUTES[2]] + time.perf_counter() - t,
     )
@@ -292,9 +307,9 @@ def derive_policy_uncached(policy: Policy, seconds: float = 20.0) -> PolicyDeriv
         conditional_agreement=cond_agree,
         fisher_state=_agreed({k: r.conditional for k, r in routes.items()}, cond_agree),
         fisher=_agreed({k: r.matrix for k, r in routes.items()}, agree),
-        mean_score=None if mean is None else tidy_matrix(mean),
+        mean_score=None if mean is None else _tidy_matrix(mean),
         mean_score_status=mean_status,
-        kl_state=None if kl_state is None else tidy(kl_state),
+        kl_state=None if kl_state is None else _tidy(kl_state),
         kl=kl_mean,
         kl_primed=tuple(theta_p),
         seconds=time.perf_counter() - t0,
@@ -311,7 +326,7 @@ def _exp_free(expr: sp.Expr) -> sp.Expr:
     return expr.xreplace(sub)
 
 
-def _rational_zero(expr: sp.Expr, seconds: float = 4.0) -> bool:
+def _rational_zero(expr: sp.Expr, seconds: float = 30.0) -> bool:
     """``expr == 0`` shown by cancelling it as a rational function of the ``e^w``."""
     if expr == 0:
         return True

@@ -497,9 +497,9 @@ def test_one_dimensional_states_are_rejected_for_linear_policies(kernels_dir, na
         k.fisher(pr.theta, pr.states[0])
 
 
-def test_non_finite_state_rows_are_listed(k, name):
-    if name == "tabular_softmax":
-        pytest.skip("integer states")
+@pytest.mark.parametrize("name", ["linear_softmax", "linear_gaussian"])
+def test_non_finite_state_rows_are_listed(kernels_dir, name):
+    k = sf.kernels(name, path=kernels_dir)
     rng = np.random.default_rng(17)
     pr = problem(name)
     states = rng.normal(size=(32, pr.states.shape[1]))
@@ -587,3 +587,15 @@ def test_shape_errors_for_theta_actions_weights_and_v(k, name):
         k.kl(pr.theta, pr.theta[:-1], pr.states)
     with pytest.raises(ValueError, match="need at least one state"):
         k.fisher(pr.theta, pr.states[:0])
+
+
+@pytest.mark.parametrize("name", ["linear_softmax", "linear_gaussian"])
+def test_states_captured_by_a_jitted_function_are_checked_and_work(kernels_dir, name):
+    k = sf.kernels(name, path=kernels_dir)
+    pr = problem(name)
+    states = jnp.asarray(pr.states)
+    got = jax.jit(lambda t: k.fisher(t, states))(pr.theta)
+    np.testing.assert_allclose(got, k.fisher(pr.theta, states), rtol=1e-12)
+    bad = states.at[2, 0].set(jnp.nan)
+    with pytest.raises(ValueError, match=re.escape("rows [2] are not finite")):
+        jax.jit(lambda t: k.fisher(t, bad))(pr.theta)
