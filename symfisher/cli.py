@@ -56,27 +56,43 @@ def _cmd_derive(args: argparse.Namespace) -> int:
     console = Console(width=None if sys.stdout.isatty() else 200)
     if args.all == bool(args.names):
         raise SymfisherError("give family names or --all (not both, not neither)")
-    names = families() if args.all else args.names
+    from symfisher.derive.policy import derive_policy
+    from symfisher.families.policies import policies, policy
+
+    pols = policies()
+    names = families() if args.all else [n for n in args.names if n not in pols]
+    pol_names = pols if args.all else [n for n in args.names if n in pols]
     sizes = _sizes(args.size)
     fams = [family(n, **sizes) if sizes else family(n) for n in names]
-    out = []
+    out, pout = [], []
     with Progress(console=Console(stderr=True), transient=True) as progress:
-        task = progress.add_task("deriving", total=len(fams))
+        task = progress.add_task("deriving", total=len(fams) + len(pol_names))
         for f in fams:
             progress.update(task, description=f"deriving {f.name}")
             out.append(derive(f, use_cache=not args.no_cache))
+            progress.advance(task)
+        for n in pol_names:
+            progress.update(task, description=f"deriving {n}")
+            p = policy(n, **sizes) if sizes and not args.all else policy(n)
+            pout.append(derive_policy(p, use_cache=not args.no_cache))
             progress.advance(task)
     if args.json:
         print(report.to_json(out))
     elif args.latex:
         print("\n\n".join(report.to_latex(d) for d in out))
     else:
-        console.print(report.table(out))
-        total = sum(d.seconds for d in out if not d.from_cache)
-        console.print(f"derived {len(out)} families; {total:.1f} s of fresh derivation")
+        if out:
+            console.print(report.table(out))
+        if pout:
+            console.print(report.policy_table(pout))
+        total = sum(d.seconds for d in [*out, *pout] if not d.from_cache)
+        console.print(
+            f"derived {len(out)} families and {len(pout)} policies; "
+            f"{total:.1f} s of fresh derivation"
+        )
     differs = [
         d.family.name for d in out if "differs" in d.agreement.values() and d.regular
-    ]
+    ] + [d.policy.name for d in pout if "differs" in d.agreement.values()]
     if differs:
         print(f"routes differ for: {', '.join(differs)}", file=sys.stderr)
         return 1

@@ -87,6 +87,35 @@ def table(derivations: Sequence[Derivation]) -> Any:
     return t
 
 
+def policy_table(derivations: Sequence[Any]) -> Any:
+    """A rich Table of policy derivations: policy, θ, states, routes, agreement, time."""
+    from rich.table import Table
+    from rich.text import Text
+
+    t = Table(
+        title="symfisher: state-conditioned policies derived (F = E_s[F(s)])",
+        caption="each route: inner expectation over actions, then over states",
+    )
+    for col in ("policy", "theta", "states", "routes", "agree", r"E\[s]=0", "time"):
+        t.add_column(col, no_wrap=col in ("policy", "agree", "time"))
+    for d in derivations:
+        pol = d.policy
+        routes = " | ".join(
+            f"{i + 1} " + ("resolved" if r.matrix is not None else "unresolved")
+            for i, r in enumerate(d.routes.values())
+        )
+        t.add_row(
+            Text(pol.name),
+            Text(f"{pol.theta_shape[0]}x{pol.theta_shape[1]}"),
+            Text(pol.states.description),
+            Text(routes),
+            Text(" ".join(LETTER.get(v, "?") for v in d.agreement.values())),
+            Text(d.mean_score_status),
+            Text(f"{d.seconds:.2f}s" + (" (cache)" if d.from_cache else "")),
+        )
+    return t
+
+
 def to_json(derivations: Sequence[Derivation]) -> str:
     """JSON report (schema ``symfisher.derive/1``)."""
     return json.dumps(

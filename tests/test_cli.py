@@ -274,3 +274,28 @@ def test_routes_that_differ_exit_1(capsys, monkeypatch):
     assert rc == 1
     assert "routes differ for: poisson" in err
     assert json.loads(out)["families"][0]["family"] == "poisson"
+
+
+def test_derive_a_policy_prints_its_table(capsys):
+    rc, out, err = run(capsys, "derive", "linear_gaussian")
+    assert rc == 0, err
+    assert "state-conditioned policies" in out and "linear_gaussian" in out
+    assert "P P P" in out
+    assert "derived 0 families and 1 policies" in out
+
+
+def test_verify_a_policy_by_name(capsys):
+    rc, out, err = run(
+        capsys, "verify", "linear_gaussian", "--points", "1", "--samples", "4096"
+    )
+    assert rc == 0, err
+    assert "linear_gaussian" in out and "PASSED" in out and "over 1 families" in out
+
+
+def test_generate_a_policy_module(capsys, tmp_path):
+    rc, _, err = run(capsys, "generate", "tabular_softmax", "--out", str(tmp_path))
+    assert rc == 0, err
+    text = (tmp_path / "tabular_softmax.py").read_text()
+    assert text == (symfisher.kernels.catalog_dir() / "tabular_softmax.py").read_text()
+    rc, _, err = run(capsys, "verify", "no_such_policy", "--points", "1")
+    assert rc == 2 and "linear_softmax" in err

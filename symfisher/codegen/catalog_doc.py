@@ -257,8 +257,16 @@ def catalog_text(
 
 
 # -- the README table -----------------------------------------------------------
-def readme_table(derivations: Sequence[Derivation], verdicts: Sequence[Verdict]) -> str:
-    """README table: family | parameters | support | Fisher provenance | agreement | verified."""
+def readme_table(
+    derivations: Sequence[Derivation],
+    verdicts: Sequence[Verdict],
+    policies: Sequence[tuple[PolicyDerivation, Verdict]] = (),
+) -> str:
+    """README table: family | parameters | support | Fisher provenance | agreement | verified.
+
+    With ``policies``, a second table: policy | θ | actions | states | E_s[F(s)]
+    provenance | agreement | verified.
+    """
     rows = [
         "| family | parameters | support | Fisher provenance | agreement | verified |",
         "|---|---|---|---|---|---|",
@@ -270,12 +278,45 @@ def readme_table(derivations: Sequence[Derivation], verdicts: Sequence[Verdict])
             f"{cell(params_text(d))} | {cell(set_text(f.support))} | "
             f"{cell(provenance_text(d))} | {agreement_cell(d)} | {cell(v.short)} |"
         )
+    if policies:
+        rows += [
+            "",
+            "| policy | θ | actions | states | E_s[F(s)] provenance | agreement | verified |",
+            "|---|---|---|---|---|---|---|",
+        ]
+        rows += [_policy_row(d, v) for d, v in policies]
     letters = ", ".join(f"{k} {v}" for v, k in LETTER.items())
     rows += [
         "",
         f"Agreement of routes 1–2, 1–3, 2–3: {letters}.",
     ]
     return "\n".join(rows) + "\n"
+
+
+def _policy_row(d: PolicyDerivation, v: Verdict) -> str:
+    pol = d.policy
+    size = ", ".join(f"{k}={n}" for k, n in pol.size)
+    r, c = pol.theta_shape
+    actions = set_text(pol.conditional.support)
+    how = " · ".join(
+        f"{i + 1} " + ("unresolved" if d.routes[k].matrix is None else _short(d, k))
+        for i, k in enumerate(ROUTES)
+    )
+    agree = " ".join(LETTER.get(x, "?") for x in d.agreement.values())
+    return (
+        f"| [{pol.name} ({size})](generated/{CATALOG_NAME}#{pol.name}) | "
+        f"{r}×{c} matrix | {cell(actions)} | {cell(pol.states.description)} | "
+        f"{cell(how)} | {agree} | {cell(v.short)} |"
+    )
+
+
+def _short(d: PolicyDerivation, route: str) -> str:
+    """``E_a exp-family, E_s Gaussian moments``: the two expectations of a route, short."""
+    m = d.routes[route].method
+    a = "finite sum" if "finite support" in m else "exp-family"
+    st = "Gaussian moments" if "Gaussian state" in m else "finite states"
+    head = "KL: " if route == "kl_hessian" else ""
+    return f"{head}E_a {a}, E_s {st}"
 
 
 def replace_readme_block(readme: str, table: str) -> str:

@@ -176,13 +176,15 @@ def catalog_texts(
 
     ds = [derive(n) for n in names]
     vs = [record.verdict(n, module_texts.get(n), records) for n in names]
-    extra = [
-        catalog_doc.policy_section(
-            derive_policy(n), record.verdict(n, module_texts.get(n), records)
-        )
+    pols = [
+        (derive_policy(n), record.verdict(n, module_texts.get(n), records))
         for n in policy_names
     ]
-    return catalog_doc.catalog_text(ds, vs, extra), catalog_doc.readme_table(ds, vs)
+    extra = [catalog_doc.policy_section(d, v) for d, v in pols]
+    return (
+        catalog_doc.catalog_text(ds, vs, extra),
+        catalog_doc.readme_table(ds, vs, pols),
+    )
 
 
 def records_path(folder: str | Path | None = None) -> Path:

@@ -14,6 +14,7 @@ from symfisher.codegen import catalog_doc as cd
 from symfisher.codegen import generate as gen
 from symfisher.derive.derivation import ROUTES, derive
 from symfisher.families import catalog as catalog_mod
+from symfisher.families import policies as policies_mod
 from symfisher.verify import record
 from symfisher.verify.report import Report
 from symfisher.verify.result import Check
@@ -149,6 +150,7 @@ def test_stale_check_catches_an_edited_or_missing_catalog(
     tmp_path, capsys, monkeypatch
 ):
     monkeypatch.setattr(catalog_mod, "families", lambda: ["normal", "uniform"])
+    monkeypatch.setattr(policies_mod, "policies", lambda: [])
     out = tmp_path / "kernels"
     assert cli.main(["generate", "--out", str(out)]) == 0
     path = out / "CATALOG.md"
@@ -181,15 +183,17 @@ def test_generating_a_subset_leaves_the_catalog_alone(tmp_path):
 
 def test_readme_catalog_table_is_current():
     """The README table between the markers is what `symfisher generate` writes."""
+    pols = policies_mod.policies()
     modules = {n: gen.module_text(n) for n in CATALOG}
+    modules |= {n: gen.policy_text(n) for n in pols}
     records = record.load(gen.records_path())
-    _, table = gen.catalog_texts(CATALOG, modules, records)
+    _, table = gen.catalog_texts(CATALOG, modules, records, pols)
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     block = f"{cd.README_START}\n{table}{cd.README_END}"
     assert block in readme, (
         "README.md's catalog table is stale; fix with: symfisher generate"
     )
-    for n in CATALOG:
+    for n in [*CATALOG, *pols]:
         assert f"(generated/CATALOG.md#{n})" in table
 
 
@@ -295,7 +299,7 @@ def test_every_catalog_kernel_has_a_passing_record_of_its_current_code():
     """Changing a kernel's code forces re-verification (`verify NAME --record`)."""
     records = record.load(gen.records_path())
     stale = []
-    for name in CATALOG:
+    for name in [*CATALOG, *policies_mod.policies()]:
         text = (ROOT / "generated" / f"{name}.py").read_text(encoding="utf-8")
         rec = records.get(name)
         if rec is None or rec["kernel_sha256"] != record.kernel_sha256(text):
@@ -306,3 +310,18 @@ def test_every_catalog_kernel_has_a_passing_record_of_its_current_code():
         f"no verification record of the current kernels of {', '.join(stale)}; "
         f"fix with: symfisher verify {' '.join(stale)} --record && symfisher generate"
     )
+
+
+def test_policy_section_renders_the_derivation():
+    from symfisher.derive.policy import derive_policy
+
+    d = derive_policy("linear_gaussian")
+    v = record.verdict("linear_gaussian", gen.policy_text("linear_gaussian"), {})
+    text = cd.policy_section(d, v)
+    assert text.startswith("## linear_gaussian\n")
+    assert sp.latex(d.fisher) in text
+    assert sp.latex(d.policy.log_density) in text
+    for r in d.routes.values():
+        assert cd.cell(r.method) in text
+    assert "not verified" in text  # no record given
+    assert "E_s[F(s)]" in text and text == cd.policy_section(d, v)
