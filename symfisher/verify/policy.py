@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 import sympy as sp
 
+from symfisher.families.states import FiniteStates
 from symfisher.verify import stats
 from symfisher.verify.report import Report
 from symfisher.verify.result import Check
@@ -92,7 +93,8 @@ def verify_policy(
     reject = stats.holm([c.p_value for c in stoch], alpha)
     m = len(stoch)
     for c, r in zip(stoch, reject, strict=True):
-        c.detectable = stats.detectable(c.se, _SCALE.pop(id(c)), m, alpha)
+        # until now ``detectable`` held the check's scale (see _stochastic)
+        c.detectable = stats.detectable(c.se, c.detectable, m, alpha)
         if r:
             c.verdict = "fail"
             c.message = (
@@ -113,10 +115,6 @@ def verify_policy(
     )
 
 
-#: Scale of each stochastic check (for its detectable relative error), by id.
-_SCALE: dict[int, float] = {}
-
-
 def _stochastic(
     family: str,
     name: str,
@@ -128,13 +126,17 @@ def _stochastic(
     n: int,
     scale: float,
 ) -> Check:
-    """A z-test; an entry constant over the samples is compared exactly instead."""
+    """A z-test; an entry constant over the samples is compared exactly instead.
+
+    ``scale`` (the size the detectable error is relative to) rides in
+    ``detectable`` until Holm's level is known.
+    """
     if se <= 1e-13 * max(1.0, abs(target)):
         return _deterministic(
             family, name, pt, np.array(est), np.array(target), 1e-10, entry
         )
     z, p = stats.z_test(est, se, target)
-    c = Check(
+    return Check(
         family=family,
         name=name,
         entry=entry,
@@ -146,9 +148,8 @@ def _stochastic(
         statistic=z,
         p_value=p,
         n=n,
+        detectable=scale,
     )
-    _SCALE[id(c)] = scale
-    return c
 
 
 def _deterministic(
@@ -242,7 +243,7 @@ def _point_checks(
     v = np.random.default_rng(idx + 7).normal(size=theta.shape)
     fv = np.asarray(k.fvp(th, sub_states, jnp.asarray(v))).reshape(-1)
     out.append(_deterministic(name, "fvp = F v", pt, fv, Fk @ v.reshape(-1), DET_RTOL))
-    if pol.state_format == "index" or not hasattr(pol.states, "mean"):
+    if isinstance(pol.states, FiniteStates):
         sup, w = pol.support_states()
         Fw = np.asarray(k.fisher(th, jnp.asarray(sup), jnp.asarray(w)))
         out.append(_deterministic(name, "fisher(support, d) = F", pt, Fw, F, 1e-10))
