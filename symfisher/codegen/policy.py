@@ -323,7 +323,11 @@ def fvp(theta, states, v, weights=None):
     theta, states, _ = check_inputs(theta, states)
     v = _like(v, theta, "v")
     w = _weights(weights, states, theta)
-    g = _softmax_fvp(_log_policy(theta, states), states @ v.T)
+    K = theta.shape[0]
+    zu = states @ jnp.concatenate([theta, v]).T  # logits and V phi: one pass over states
+    p = jax.nn.softmax(zu[:, :K], axis=-1)
+    u = zu[:, K:]
+    g = p * (u - jnp.sum(p * u, axis=-1, keepdims=True))
     return (w[:, None] * g).T @ states
 
 
