@@ -125,7 +125,26 @@ def _moment_source(family: Family) -> tuple[list, list, sp.Expr, dict]:
 
 def _expfam_moments(family: Family, exprs: Sequence[sp.Expr]) -> list[sp.Expr]:
     atoms, t, K, at = _moment_source(family)
-    variables = set(family.variables)
+    return polynomial_moments(atoms, t, K, at, set(family.variables), exprs)
+
+
+def polynomial_moments(
+    atoms: Sequence[sp.Expr],
+    t: Sequence[sp.Symbol],
+    K: sp.Expr,
+    at: dict[sp.Symbol, sp.Expr],
+    variables: set[sp.Symbol],
+    exprs: Sequence[sp.Expr],
+) -> list[sp.Expr]:
+    r""":math:`\mathbb E[f]` of polynomials :math:`f` in ``atoms`` from a cumulant function.
+
+    :math:`Q_\alpha = e^{-K}\partial^\alpha e^{K}`,
+    :math:`Q_{\alpha+e_j} = \partial_j Q_\alpha + (\partial_j K)\,Q_\alpha`, evaluated by ``at``.
+
+    Raises:
+      _NotPolynomial: when some ``f`` is not a polynomial in ``atoms`` (with
+        coefficients free of ``variables``).
+    """
     Q: dict[tuple[int, ...], sp.Expr] = {(0,) * len(atoms): sp.Integer(1)}
     dK = {n: sp.diff(K, n) for n in t}
 

@@ -26,10 +26,11 @@ import numpy as np
 import sympy as sp
 
 from symfisher.derive import agreement
+from symfisher.derive.derivation import _agreed, _mean_score_status
 from symfisher.derive.expectation import expect
 from symfisher.derive.fisher import ROUTES, _pairs, _symmetric
 from symfisher.derive.kl import kl as closed_kl
-from symfisher.derive.simplify import is_zero, tidy
+from symfisher.derive.simplify import tidy
 from symfisher.errors import DerivationError, SymbolicTimeout
 from symfisher.families.policy import Policy
 from symfisher.families.states import NotPolynomialInStates
@@ -289,14 +290,7 @@ def derive_policy_uncached(policy: Policy, seconds: float = 20.0) -> PolicyDeriv
                 fam, routes[a].conditional, routes[b].conditional
             )[0]
     mean = None if mean_cond is None else _state_expect(policy, mean_cond, seconds)
-    if mean is None:
-        mean_status = agreement.UNRESOLVED
-    elif all(is_zero(m) is True for m in mean):
-        mean_status = agreement.PROVED
-    else:
-        gap = agreement.numeric_gap(cmp_fam, mean, sp.zeros(*mean.shape))
-        ok = gap is not None and gap <= sp.Float(10) ** -40
-        mean_status = agreement.TESTED if ok else "nonzero"
+    mean_status = _mean_score_status(cmp_fam, mean)
     return PolicyDerivation(
         policy=policy,
         score=s,
@@ -362,17 +356,6 @@ def _kl_hessian(
         return run_limited(hess, seconds)
     except SymbolicTimeout:
         return None
-
-
-def _agreed(
-    mats: dict[str, sp.Matrix | None], agree: dict[tuple[str, str], str]
-) -> sp.Matrix | None:
-    if any(v == agreement.DIFFERS for v in agree.values()):
-        return None
-    resolved = [m for m in mats.values() if m is not None]
-    if not resolved:
-        return None
-    return min(resolved, key=sp.count_ops)
 
 
 # -- cached entry point --------------------------------------------------------------

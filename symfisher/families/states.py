@@ -19,6 +19,8 @@ from typing import Any
 
 import sympy as sp
 
+from symfisher.families.family import Cumulants
+
 GAUSSIAN_MOMENTS = "Gaussian state moments (E[s^a] = d^a exp(t.m + t.S.t/2) at t = 0)"
 FINITE_STATES = "exact sum over the finite state distribution"
 
@@ -61,37 +63,24 @@ class GaussianStates:
         Raises:
           NotPolynomialInStates: when some ``f`` is not a polynomial in :math:`s`.
         """
-        n = len(self.symbols)
-        t = sp.symbols(f"t_0:{n}", real=True)
+        from symfisher.derive.expectation import _NotPolynomial, polynomial_moments
+
+        c = self.cumulants()
+        try:
+            return polynomial_moments(
+                c.atoms, c.t, c.K, dict.fromkeys(c.t, 0), set(self.symbols), exprs
+            )
+        except _NotPolynomial as e:
+            raise NotPolynomialInStates(
+                f"not a polynomial in the states {self.symbols}"
+            ) from e
+
+    def cumulants(self) -> Cumulants:
+        r""":math:`K(t) = t^\top m + \tfrac12 t^\top \Sigma t` of the atoms :math:`s_i`."""
+        t = tuple(sp.Symbol(f"t_{i}", real=True) for i in range(len(self.symbols)))
         tv = sp.Matrix(t)
-        K = (tv.T * self.mean)[0, 0] + (tv.T * self.cov * tv)[0, 0] / 2
-        cache: dict[tuple[int, ...], sp.Expr] = {(0,) * n: sp.Integer(1)}
-        dK = [sp.diff(K, ti) for ti in t]
-
-        def q(alpha: tuple[int, ...]) -> sp.Expr:
-            # Q_alpha = e^{-K} d^alpha e^{K}; Q_{alpha+e_j} = d_j Q_alpha + (d_j K) Q_alpha
-            if alpha not in cache:
-                j = next(i for i, a in enumerate(alpha) if a)
-                prev = tuple(a - (i == j) for i, a in enumerate(alpha))
-                cache[alpha] = sp.expand(sp.diff(q(prev), t[j]) + dK[j] * q(prev))
-            return cache[alpha]
-
-        zero = dict.fromkeys(t, 0)
-        out = []
-        for f in exprs:
-            try:
-                poly = sp.Poly(sp.expand(f), *self.symbols)
-            except sp.PolynomialError as e:
-                raise NotPolynomialInStates(
-                    f"not a polynomial in the states {self.symbols}"
-                ) from e
-            if any(c.free_symbols & set(self.symbols) for c in poly.coeffs()):
-                raise NotPolynomialInStates(
-                    f"not a polynomial in the states {self.symbols}"
-                )
-            total = sp.Add(*[c * q(a).subs(zero) for a, c in poly.terms()])
-            out.append(total)
-        return out
+        K = (tv.T * self.mean)[0, 0] + sp.expand((tv.T * self.cov * tv)[0, 0]) / 2
+        return Cumulants(atoms=self.symbols, t=t, K=K)
 
     def values(self, at: Mapping[sp.Symbol, float] | None = None) -> dict[str, Any]:
         """Numeric mean and covariance at ``at`` (default :attr:`default`)."""
