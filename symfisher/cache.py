@@ -5,6 +5,11 @@ version and the source of ``symfisher/derive``. Each entry stores its key and
 a SHA-256 of its payload; an entry that fails either check, or cannot be
 read, is deleted and rebuilt, never trusted. Location: ``SYMFISHER_CACHE_DIR``
 or the platform's user cache folder.
+
+A result is served only where it is the result the request would compute
+(:func:`serves`): one that a time limit cut short is never served to a request
+with more time, and one that disagrees with the recorded outcomes
+(:mod:`symfisher.outcomes`) is recomputed.
 """
 
 from __future__ import annotations
@@ -14,16 +19,29 @@ import os
 import pickle
 import tempfile
 import warnings
+from collections.abc import Callable, MutableMapping, Sequence
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 import sympy as sp
 
-from symfisher import __version__
+from symfisher import __version__, outcomes
 from symfisher.families.family import Family
+from symfisher.timelimit import budget
 
-FORMAT = 1
+FORMAT = 2
+
+
+class Timed(Protocol):
+    """A derivation that knows how the clock shaped it."""
+
+    steps: dict[str, str]  # fingerprint -> outcome of each time-limited step
+    by_clock: int  # steps whose outcome the clock decided
+    budget: float  # seconds it was allowed (times SYMFISHER_TIME_SCALE)
+
+
+R = TypeVar("R", bound=Timed)
 
 
 def cache_dir() -> Path:
@@ -40,7 +58,8 @@ def cache_dir() -> Path:
 def _code_hash() -> str:
     root = Path(__file__).parent
     h = hashlib.sha256()
-    for path in sorted([*(root / "derive").glob("*.py"), root / "timelimit.py"]):
+    own = [root / "timelimit.py", root / "outcomes.py"]
+    for path in sorted([*(root / "derive").glob("*.py"), *own]):
         h.update(path.name.encode())
         h.update(path.read_bytes())
     return h.hexdigest()
@@ -121,3 +140,60 @@ def clear() -> int:
         p.unlink(missing_ok=True)
         n += 1
     return n
+
+
+def serves(result: Timed, seconds: float) -> bool:
+    """Whether a stored result is what a request with ``seconds`` would compute.
+
+    A result the clock cut short serves only requests with no more time than it
+    had; none serves when a step's outcome differs from the recorded one.
+    """
+    allowed = seconds * outcomes.time_scale()
+    complete = result.by_clock == 0 or allowed <= result.budget
+    return complete and not outcomes.disagreements(result.steps)
+
+
+def timed(compute: Callable[[], R], seconds: float, *, total: bool) -> R:
+    """Run ``compute`` tracing its steps; ``total`` caps them at ``seconds`` in all."""
+    with outcomes.tracing() as trace:
+        if total:
+            with budget(seconds):
+                result = compute()
+        else:
+            result = compute()
+    result.steps = dict(sorted(trace.steps.items()))
+    result.by_clock = trace.by_clock
+    result.budget = seconds * outcomes.time_scale()
+    return result
+
+
+def cached(
+    subject: Family,
+    memory: MutableMapping[str, R],
+    seconds: float,
+    compute: Callable[[], R],
+    build: Callable[[dict[str, Any]], R],
+    fields: Sequence[str],
+) -> R:
+    """The stored result for ``subject`` if it :func:`serves`, else a new one, stored.
+
+    Args:
+      subject: a family or policy (anything with ``definition_text``).
+      memory: the in-process memo, by :func:`key`.
+      seconds: the request's time limit.
+      compute: computes a fresh result (:func:`timed`).
+      build: a result from a stored payload.
+      fields: the attributes stored.
+    """
+    k = key(subject)
+    result = memory.get(k)
+    if result is None or not serves(result, seconds):
+        payload = load(subject)
+        result = None if payload is None else build(payload)
+    if result is not None and serves(result, seconds):
+        outcomes.replay(result.steps, result.by_clock)
+    else:
+        result = compute()
+        store(subject, {f: getattr(result, f) for f in fields})
+    memory[k] = result
+    return result

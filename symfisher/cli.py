@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import argparse
 import sys
+import textwrap
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from symfisher.errors import SymfisherError
+from symfisher.errors import HangError, SymfisherError
 
 if TYPE_CHECKING:
     from symfisher.verify.report import Report
@@ -106,6 +107,7 @@ def _cmd_generate(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.progress import Progress
 
+    from symfisher import outcomes
     from symfisher.codegen import generate as gen
     from symfisher.families.catalog import families
     from symfisher.families.policies import policies
@@ -122,7 +124,10 @@ def _cmd_generate(args: argparse.Namespace) -> int:
     out = Path(args.out) if args.out else catalog_dir()
     start = time.perf_counter()
     texts: dict[str, str] = {}
-    with Progress(console=Console(stderr=True), transient=True) as progress:
+    with (
+        outcomes.tracing() as trace,
+        Progress(console=Console(stderr=True), transient=True) as progress,
+    ):
         task = progress.add_task("generating", total=len(names) + len(pol_names))
         for name in names:
             progress.update(task, description=f"generating {name}")
@@ -132,31 +137,49 @@ def _cmd_generate(args: argparse.Namespace) -> int:
             progress.update(task, description=f"generating {name}")
             texts[f"{name}.py"] = gen.policy_text(name)
             progress.advance(task)
-    readme: tuple[Path, str, str] | None = None
-    if not args.names:  # the whole catalog: also CATALOG.md and the README table
-        from symfisher.codegen.catalog_doc import replace_readme_block
-        from symfisher.verify import record
+        readme: tuple[Path, str, str] | None = None
+        if not args.names:  # the whole catalog: also CATALOG.md and the README table
+            from symfisher.codegen.catalog_doc import replace_readme_block
+            from symfisher.verify import record
 
-        texts[gen.INIT_NAME] = gen.init_text(names + pol_names)
-        modules = {n: texts[f"{n}.py"] for n in names + pol_names}
-        records = record.load(gen.records_path())
-        texts[gen.CATALOG_NAME], table = gen.catalog_texts(
-            names, modules, records, pol_names
+            texts[gen.INIT_NAME] = gen.init_text(names + pol_names)
+            modules = {n: texts[f"{n}.py"] for n in names + pol_names}
+            records = record.load(gen.records_path())
+            texts[gen.CATALOG_NAME], table = gen.catalog_texts(
+                names, modules, records, pol_names
+            )
+            path = (
+                gen.readme_path() if out.resolve() == catalog_dir().resolve() else None
+            )
+            if path is not None:
+                now = path.read_text(encoding="utf-8")
+                try:
+                    readme = (path, now, replace_readme_block(now, table))
+                except ValueError as e:
+                    raise SymfisherError(f"{path}: {e}") from e
+    # the recorded outcomes of the time-limited steps, kept with a checkout's code
+    book = None
+    if out.resolve() == catalog_dir().resolve() and gen.readme_path() is not None:
+        book = gen.book_update(trace.steps, whole=not args.names)
+    if trace.unrecorded() or trace.cut:
+        print(
+            f"note: the clock decided {len(trace.unrecorded())} time-limited "
+            f"step(s) that {outcomes.BOOK.name} does not record"
+            + (f" and the time budget cut {trace.cut} step(s)" if trace.cut else "")
+            + "; `symfisher generate` records outcomes (on a quiet machine, or "
+            f"with {outcomes.SCALE_ENV} > 1 on a busy one)",
+            file=sys.stderr,
         )
-        path = gen.readme_path() if out.resolve() == catalog_dir().resolve() else None
-        if path is not None:
-            now = path.read_text(encoding="utf-8")
-            try:
-                readme = (path, now, replace_readme_block(now, table))
-            except ValueError as e:
-                raise SymfisherError(f"{path}: {e}") from e
     fix = "symfisher generate" + (f" --out {args.out}" if args.out else "")
     if args.check:
         stale = gen.check(texts, out)
-        if readme is not None and readme[1] != readme[2]:
-            stale.append(gen.Stale(readme[0], "differs"))
+        for extra in (readme, book):
+            if extra is not None and extra[1] != extra[2]:
+                stale.append(gen.differs(*extra))
         for s in stale:
             print(f"stale: {s.path} ({s.reason})", file=sys.stderr)
+            if s.diff:
+                print(textwrap.indent(s.diff, "    "), end="", file=sys.stderr)
         if stale:
             extra = [s.path for s in stale if s.reason == "extra"]
             print(
@@ -173,6 +196,9 @@ def _cmd_generate(args: argparse.Namespace) -> int:
     if readme is not None and readme[1] != readme[2]:
         gen.write_atomic(readme[0], readme[2])
         print(f"updated the catalog table in {readme[0]}")
+    if book is not None and book[1] != book[2]:
+        gen.write_atomic(book[0], book[2])
+        print(f"updated the recorded outcomes in {book[0]}")
     seconds = time.perf_counter() - start
     print(
         f"generated {len(names) + len(pol_names)} kernel module(s) into {out} "
@@ -348,7 +374,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.fn(args)
-    except SymfisherError as e:
+    except (SymfisherError, HangError) as e:
         print(f"symfisher: error: {e}", file=sys.stderr)
         return 2
 

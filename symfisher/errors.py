@@ -23,3 +23,12 @@ class DerivationError(SymfisherError):
 
 class SymbolicTimeout(SymfisherError, TimeoutError):
     """A SymPy computation exceeded its time limit."""
+
+
+class HangError(BaseException):
+    """A SymPy step recorded as finishing ran past its hang guard.
+
+    Deliberately not an ``Exception`` (like ``KeyboardInterrupt``): no fallback,
+    ``except Exception`` included, may turn it into a different result, so a
+    slow machine gets this error, never a different answer.
+    """

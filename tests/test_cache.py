@@ -367,3 +367,68 @@ def test_unwritable_cache_store_load_clear(unwritable, fam):
         warnings.simplefilter("error")
         assert cache.load(fam) is None
         assert cache.clear() == 0
+
+
+# -- honesty: a result cut short by the clock is not served to a call with more time ---
+def _laplace_user():
+    return symfisher.define_family(
+        "mylaplace",
+        "-log(2*b) - abs(x - mu)/b",
+        params={"mu": "real", "b": "positive"},
+        support="reals",
+    )
+
+
+LAPLACE_FISHER = sp.Matrix([[1, 0], [0, 1]]) / sp.Symbol("b", positive=True) ** 2
+
+
+def _is_laplace_fisher(F):
+    return F is not None and all(sp.simplify(e) == 0 for e in F - LAPLACE_FISHER)
+
+
+def test_result_cut_short_is_not_served_to_a_call_with_more_time(private_cache):
+    fam = _laplace_user()
+    short = derive(fam, seconds=0.001)  # the budget is gone before the routes start
+    assert short.by_clock > 0 and short.fisher is None
+    assert _entries(private_cache)  # it is cached for calls with as little time
+    _forget()
+    assert derive(fam, seconds=0.001).from_cache
+    full = derive(fam)  # the default budget, from the memo and then the disk: neither
+    assert not full.from_cache
+    assert _is_laplace_fisher(full.fisher)
+    _forget()
+    assert derive(fam).fisher == full.fisher
+
+
+def test_complete_result_serves_calls_with_less_time(private_cache, monkeypatch):
+    fam = _laplace_user()
+    full = derive(fam)
+    _forget()
+    _no_rebuild(monkeypatch)
+    small = derive(fam, seconds=0.001)
+    assert small.from_cache and small.fisher == full.fisher
+
+
+def test_time_scale_counts_in_what_a_result_was_allowed(private_cache, monkeypatch):
+    fam = _laplace_user()
+    monkeypatch.setenv("SYMFISHER_TIME_SCALE", "0.25")
+    scaled = derive(fam, seconds=0.004)  # 1 ms once scaled: cut short
+    assert scaled.by_clock > 0 and scaled.budget == pytest.approx(0.001)
+    _forget()
+    assert derive(fam, seconds=0.004).from_cache
+    monkeypatch.setenv("SYMFISHER_TIME_SCALE", "1")
+    _forget()
+    assert not derive(fam, seconds=0.004).from_cache  # 4 ms > 1 ms: recomputed
+
+
+def test_entry_disagreeing_with_the_recorded_outcomes_is_recomputed(
+    private_cache, fam, monkeypatch
+):
+    from symfisher import outcomes
+
+    first = derive(fam)
+    key, outcome = next(iter(first.steps.items()))
+    flipped = {outcomes.DONE: outcomes.TIMEOUT, outcomes.TIMEOUT: outcomes.DONE}
+    monkeypatch.setattr(outcomes, "_recorded", lambda: {key: flipped[outcome]})
+    _forget()
+    assert not derive(fam).from_cache

@@ -12,6 +12,7 @@ carries the catalog table between markers; :func:`catalog_texts` renders both.
 
 from __future__ import annotations
 
+import difflib
 import hashlib
 import os
 import tempfile
@@ -21,6 +22,7 @@ from functools import cache
 from pathlib import Path
 
 from symfisher import cache as derivation_cache
+from symfisher import outcomes
 from symfisher.codegen import catalog_doc, emit, structured
 from symfisher.derive.derivation import Derivation, derive
 from symfisher.families.family import Family
@@ -106,6 +108,20 @@ class Stale:
 
     path: Path
     reason: str  # "missing", "differs" or "extra"
+    diff: str = ""  # the first lines of a unified diff, for "differs"
+
+
+#: lines of diff shown per stale file
+DIFF_LINES = 12
+
+
+def differs(path: Path, now: str, new: str) -> Stale:
+    """A "differs" record of ``path`` with the start of the diff from ``now`` to ``new``."""
+    lines = difflib.unified_diff(
+        now.splitlines(keepends=True), new.splitlines(keepends=True), n=0
+    )
+    shown = [ln for ln in lines if not ln.startswith(("---", "+++"))][:DIFF_LINES]
+    return Stale(path, "differs", "".join(shown))
 
 
 def generate(
@@ -131,8 +147,8 @@ def check(texts: dict[str, str], out: str | Path) -> list[Stale]:
         path = out / fname
         if not path.exists():
             stale.append(Stale(path, "missing"))
-        elif path.read_text(encoding="utf-8") != text:
-            stale.append(Stale(path, "differs"))
+        elif (now := path.read_text(encoding="utf-8")) != text:
+            stale.append(differs(path, now, text))
     if INIT_NAME in texts:
         known = set(texts)
         for path in sorted(out.glob("*.py")):
@@ -207,3 +223,17 @@ def readme_path() -> Path | None:
         return None
     text = path.read_text(encoding="utf-8")
     return path if catalog_doc.README_START in text else None
+
+
+def book_update(steps: Mapping[str, str], whole: bool) -> tuple[Path, str, str]:
+    """``(path, text now, text to write)`` of the outcome book after a generation.
+
+    Args:
+      steps: the time-limited steps the generation took (fingerprint -> outcome).
+      whole: the whole catalog was generated, so the book becomes exactly
+        ``steps`` (stale entries go); otherwise ``steps`` are added to it.
+    """
+    path = outcomes.BOOK
+    now = path.read_text(encoding="utf-8") if path.exists() else ""
+    merged = dict(steps) if whole else {**outcomes.recorded_all(), **steps}
+    return path, now, outcomes.book_text(merged)

@@ -24,6 +24,7 @@ from symfisher.derive.numeric import DPS, fisher_numeric
 from symfisher.derive.simplify import is_zero, tidy
 from symfisher.errors import DerivationError, DomainError, SymbolicTimeout
 from symfisher.families.family import Family
+from symfisher.outcomes import fingerprint
 from symfisher.timelimit import run_limited
 
 ROUTES = routes_mod.ROUTES
@@ -79,6 +80,11 @@ class Derivation:
       regular: False when the support depends on the parameters.
       regularity: plain-language report of which identities fail (non-regular).
       seconds: wall time of the derivation.
+      steps: fingerprint to outcome of every time-limited step
+        (:mod:`symfisher.outcomes`).
+      by_clock: how many steps the clock decided rather than a recorded outcome
+        (0: the result does not depend on how busy the machine was).
+      budget: the seconds it was allowed, times ``SYMFISHER_TIME_SCALE``.
     """
 
     family: Family
@@ -99,6 +105,9 @@ class Derivation:
     regularity: str | None
     seconds: float
     from_cache: bool = False
+    steps: dict[str, str] = field(default_factory=dict, repr=False)
+    by_clock: int = 0
+    budget: float = 0.0
     _numeric: dict[Any, Any] = field(default_factory=dict, repr=False)
 
     # -- numbers --------------------------------------------------------------
@@ -257,7 +266,11 @@ def _inverse(F: sp.Matrix, family: Family) -> sp.Matrix:
             "needs F invertible (use natural_gradient for the pseudo-inverse)"
         )
     try:
-        return run_limited(lambda: F.inv(method="LU").applyfunc(tidy), 20)
+        return run_limited(
+            lambda: F.inv(method="LU").applyfunc(tidy),
+            20,
+            key=fingerprint("inverse", 20, F),
+        )
     except SymbolicTimeout as e:
         raise DerivationError(
             f"{family.name}: the symbolic inverse of F exceeded its time limit; "
@@ -312,7 +325,7 @@ def pseudo_solve(F: sp.Matrix, g: sp.Matrix, family: Family) -> sp.Matrix:
         return (F + P).LUsolve(g) - P * g
 
     try:
-        x = run_limited(compute, 30)
+        x = run_limited(compute, 30, key=fingerprint("pseudo_solve", 30, F, g))
     except SymbolicTimeout as e:
         raise DerivationError(
             f"{family.name}: the symbolic pseudo-inverse exceeded its time limit; "
@@ -323,7 +336,17 @@ def pseudo_solve(F: sp.Matrix, g: sp.Matrix, family: Family) -> sp.Matrix:
 
 # -- the derivation ----------------------------------------------------------------
 def derive_uncached(family: Family, seconds: float = 20.0) -> Derivation:
-    """Run every derivation for ``family`` (no cache). ``seconds`` bounds each route."""
+    """Run every derivation for ``family`` (no cache) within ``seconds`` in all.
+
+    Steps with a recorded outcome replay it (:mod:`symfisher.outcomes`); the rest
+    share the budget, and what it cuts is left unresolved (answered numerically).
+    """
+    from symfisher.cache import timed
+
+    return timed(lambda: _derive(family, seconds), seconds, total=True)
+
+
+def _derive(family: Family, seconds: float) -> Derivation:
     t0 = time.perf_counter()
     s = routes_mod.score(family)
     H = routes_mod.hessian(family)
@@ -434,6 +457,9 @@ _FIELDS = (
     "regular",
     "regularity",
     "seconds",
+    "steps",
+    "by_clock",
+    "budget",
 )
 
 
@@ -445,7 +471,10 @@ def derive(
     Args:
       family: a :class:`Family` or a catalog name (then ``size`` keywords apply).
       use_cache: read and write the on-disk cache (and an in-memory memo).
-      seconds: time limit for each symbolic route before it is marked unresolved.
+      seconds: time budget of the whole symbolic derivation (and the nominal
+        limit of each route's integration); what it cuts is marked unresolved and
+        answered numerically (:meth:`Derivation.fisher_at`). A cached result cut
+        short by less time is not reused.
       **size: size keywords of a catalog name (``K=5``, ``d=3``).
     """
     from symfisher import cache
@@ -458,14 +487,12 @@ def derive(
         raise DomainError("size keywords apply only to catalog names")
     if not use_cache:
         return derive_uncached(family, seconds)
-    k = cache.key(family)
-    if k in _MEMORY:
-        return _MEMORY[k]
-    payload = cache.load(family)
-    if payload is not None:
-        d = Derivation(family=family, from_cache=True, **payload)
-    else:
-        d = derive_uncached(family, seconds)
-        cache.store(family, {f: getattr(d, f) for f in _FIELDS})
-    _MEMORY[k] = d
-    return d
+    fam = family
+    return cache.cached(
+        fam,
+        _MEMORY,
+        seconds,
+        lambda: derive_uncached(fam, seconds),
+        lambda payload: Derivation(family=fam, from_cache=True, **payload),
+        _FIELDS,
+    )

@@ -27,6 +27,7 @@ import sympy as sp
 
 from symfisher.errors import SymbolicTimeout
 from symfisher.families.family import Family, finite_values
+from symfisher.outcomes import fingerprint
 from symfisher.timelimit import run_limited
 
 FINITE = "exact sum over the finite support"
@@ -75,7 +76,11 @@ def expect(
         except _NotPolynomial as e:
             notes.append(f"exponential-family moments: {e}")
     try:
-        values, method = run_limited(lambda: _integrate_all(family, exprs), seconds)
+        values, method = run_limited(
+            lambda: _integrate_all(family, exprs),
+            seconds,
+            key=fingerprint("expect", seconds, family.definition_text(), exprs),
+        )
     except SymbolicTimeout:
         notes.append(f"integration: no closed form within {seconds:g} s")
     except _Unresolved as e:

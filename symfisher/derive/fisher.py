@@ -22,6 +22,7 @@ from symfisher.derive.kl import KL
 from symfisher.derive.simplify import tidy, tidy_matrix
 from symfisher.errors import SymbolicTimeout
 from symfisher.families.family import Family
+from symfisher.outcomes import fingerprint
 from symfisher.timelimit import run_limited
 
 ROUTES = ("score_covariance", "neg_expected_hessian", "kl_hessian")
@@ -107,7 +108,8 @@ def kl_hessian(family: Family, divergence: KL, seconds: float = 20.0) -> Route:
         return _symmetric(n, values)
 
     try:
-        M = run_limited(hess, seconds)
+        key = fingerprint("kl_hessian", seconds, divergence.expr, divergence.primed)
+        M = run_limited(hess, seconds, key=key)
     except SymbolicTimeout:
         return Route(
             ROUTES[2],

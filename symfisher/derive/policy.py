@@ -34,6 +34,7 @@ from symfisher.derive.simplify import tidy
 from symfisher.errors import DerivationError, SymbolicTimeout
 from symfisher.families.policy import Policy
 from symfisher.families.states import NotPolynomialInStates
+from symfisher.outcomes import fingerprint
 from symfisher.timelimit import run_limited
 
 DPS = 50
@@ -69,6 +70,8 @@ class PolicyDerivation:
       kl: :math:`\mathbb E_s[\mathrm{KL}]`, or ``None``.
       kl_primed: the symbols :math:`\theta'`.
       seconds: wall time.
+      steps, by_clock, budget: how the clock shaped it (as in
+        :class:`~symfisher.derive.derivation.Derivation`).
     """
 
     policy: Policy
@@ -87,6 +90,9 @@ class PolicyDerivation:
     kl_primed: tuple[sp.Symbol, ...]
     seconds: float
     from_cache: bool = False
+    steps: dict[str, str] = field(default_factory=dict, repr=False)
+    by_clock: int = 0
+    budget: float = 0.0
     _memo: dict[str, Any] = field(default_factory=dict, repr=False)
 
     @property
@@ -172,7 +178,8 @@ def _state_expect(policy: Policy, M: sp.Matrix, seconds: float) -> sp.Matrix | N
         return sp.Matrix(M.rows, M.cols, st.expect(list(M)))
 
     try:
-        return run_limited(run, seconds)
+        key = fingerprint("state_expect", seconds, policy.definition_text(), M)
+        return run_limited(run, seconds, key=key)
     except (NotPolynomialInStates, SymbolicTimeout):
         return None
 
@@ -325,7 +332,11 @@ def _rational_zero(expr: sp.Expr, seconds: float = 30.0) -> bool:
     if expr == 0:
         return True
     try:
-        out = run_limited(lambda: sp.cancel(_exp_free(expr)), seconds)
+        out = run_limited(
+            lambda: sp.cancel(_exp_free(expr)),
+            seconds,
+            key=fingerprint("rational_zero", seconds, expr),
+        )
     except (SymbolicTimeout, sp.PolynomialError):
         return False
     return out == 0
@@ -353,7 +364,8 @@ def _kl_hessian(
         return _symmetric(n, vals)
 
     try:
-        return run_limited(hess, seconds)
+        key = fingerprint("policy_kl_hessian", seconds, expr, theta, primed)
+        return run_limited(hess, seconds, key=key)
     except SymbolicTimeout:
         return None
 
@@ -375,6 +387,9 @@ _FIELDS = (
     "kl",
     "kl_primed",
     "seconds",
+    "steps",
+    "by_clock",
+    "budget",
 )
 
 
@@ -402,16 +417,19 @@ def derive_policy(
         policy = by_name(policy, **size)
     elif size:
         raise DerivationError("size keywords apply only to built-in policy names")
+    pol = policy
+
+    def compute() -> PolicyDerivation:
+        run = lambda: derive_policy_uncached(pol, seconds)  # noqa: E731
+        return cache.timed(run, seconds, total=False)
+
     if not use_cache:
-        return derive_policy_uncached(policy, seconds)
-    k = cache.key(policy)  # type: ignore[arg-type]
-    if k in _MEMORY:
-        return _MEMORY[k]
-    payload = cache.load(policy)  # type: ignore[arg-type]
-    if payload is not None:
-        d = PolicyDerivation(policy=policy, from_cache=True, **payload)
-    else:
-        d = derive_policy_uncached(policy, seconds)
-        cache.store(policy, {f: getattr(d, f) for f in _FIELDS})  # type: ignore[arg-type]
-    _MEMORY[k] = d
-    return d
+        return compute()
+    return cache.cached(
+        pol,  # type: ignore[arg-type]
+        _MEMORY,
+        seconds,
+        compute,
+        lambda payload: PolicyDerivation(policy=pol, from_cache=True, **payload),
+        _FIELDS,
+    )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import sympy as sp
 
 from symfisher.errors import SymbolicTimeout
+from symfisher.outcomes import fingerprint
 from symfisher.timelimit import run_limited
 
 
@@ -16,10 +17,16 @@ def tidy(expr: sp.Expr, seconds: float = 2.0) -> sp.Expr:
     if expr.is_number and expr.is_Rational:
         return expr
     try:
-        return run_limited(lambda: _simplify(expr), seconds)
+        return run_limited(
+            lambda: _simplify(expr), seconds, key=fingerprint("tidy", seconds, expr)
+        )
     except SymbolicTimeout:
         try:
-            return run_limited(lambda: sp.cancel(expr), seconds / 4)
+            return run_limited(
+                lambda: sp.cancel(expr),
+                seconds / 4,
+                key=fingerprint("cancel", seconds / 4, expr),
+            )
         except (SymbolicTimeout, sp.PolynomialError):
             return expr
 
@@ -48,14 +55,20 @@ def is_zero(expr: sp.Expr, seconds: float = 4.0) -> bool | None:
     if expr == 0:
         return True
     try:
-        out = run_limited(lambda: sp.simplify(expr), seconds)
+        out = run_limited(
+            lambda: sp.simplify(expr),
+            seconds,
+            key=fingerprint("is_zero", seconds, expr),
+        )
     except SymbolicTimeout:
         return None
     if out == 0:
         return True
     try:
         out = run_limited(
-            lambda: sp.simplify(sp.trigsimp(sp.expand_func(out))), seconds
+            lambda: sp.simplify(sp.trigsimp(sp.expand_func(out))),
+            seconds,
+            key=fingerprint("is_zero.trig", seconds, out),
         )
     except SymbolicTimeout:
         return None

@@ -1,0 +1,59 @@
+"""``derive(family, seconds=S)`` spends about S seconds in all, then answers numerically."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pytest
+
+import symfisher as sf
+from symfisher.derive import expectation
+from symfisher.derive.derivation import derive
+
+GIVE_UP = 60.0  # the stand-in integration ends by itself after this
+
+
+@pytest.fixture
+def endless_integration(monkeypatch):
+    """Symbolic integration that never finishes (until GIVE_UP)."""
+
+    def forever(family, exprs):
+        t0 = time.monotonic()
+        while time.monotonic() - t0 < GIVE_UP:
+            sum(range(100))
+        raise AssertionError("the time budget did not stop the integration")
+
+    monkeypatch.setattr(expectation, "_integrate_all", forever)
+
+
+def _kumaraswamy():
+    return sf.define_family(
+        "kumaraswamy_budget",
+        "log(a) + log(b) + (a - 1)*log(x) + (b - 1)*log(1 - x**a)",
+        params={"a": "positive", "b": "positive"},
+        support="unit_interval",
+    )
+
+
+@pytest.mark.parametrize("seconds", [1.0, 2.0])
+def test_derive_spends_its_budget_in_all_not_per_route(endless_integration, seconds):
+    """Three routes each given S would take 2.25 S; the budget caps the whole."""
+    fam = _kumaraswamy()
+    t0 = time.monotonic()
+    d = derive(fam, seconds=seconds, use_cache=False)
+    elapsed = time.monotonic() - t0
+    assert elapsed < 1.6 * seconds + 0.5, f"derive took {elapsed:.2f} s for S={seconds}"
+    assert d.by_clock >= 1
+    assert d.fisher is None
+    assert all(m is None for m in d.routes.values())
+
+
+def test_what_the_budget_cut_is_answered_numerically(endless_integration):
+    fam = _kumaraswamy()
+    d = derive(fam, seconds=0.5, use_cache=False)
+    F = d.fisher_at({"a": 2.0, "b": 3.0})
+    assert F.provenance.startswith("numeric")
+    # -log(1 - X^a) ~ Exponential(b), so I_bb = 1/b^2
+    assert F[1, 1] == pytest.approx(1 / 9, rel=1e-12)
+    assert np.all(np.linalg.eigvalsh(F.value) > 0)
