@@ -21,6 +21,7 @@ _EXPORTS: dict[str, str] = {
     "Latent": "symfisher.families.family",
     "define_family": "symfisher.families.define",
     "reparameterize": "symfisher.families.define",
+    "pushforward": "symfisher.families.pushforward",
     "policies": "symfisher.families.policies",
     "policy": "symfisher.families.policies",
     "Policy": "symfisher.families.policy",

@@ -100,9 +100,134 @@ def _cmd_derive(args: argparse.Namespace) -> int:
     return 0
 
 
+#: What a family file passed to ``symfisher generate --family-file`` defines.
+FAMILY_FILE_HELP = (
+    "a Python file that defines `family = <a symfisher Family>` (e.g. from "
+    "symfisher.define_family) or `families = [<Family>, ...]`; optionally "
+    "`quadrature_ranges = {'param': (lo, hi)}` (for `families`: "
+    "{'family_name': {'param': (lo, hi)}}), the parameter ranges over which "
+    "quadrature kernels are chosen and their accuracy stated"
+)
+
+
+def load_family_file(path: str) -> tuple[list, dict[str, dict]]:
+    """The families a family file defines, and their quadrature ranges by name.
+
+    Running the file executes its code: it is the user's own file, named on
+    the command line. Nothing is ever evaluated from a string.
+
+    Raises:
+      SymfisherError: naming the file and what it should define.
+    """
+    import hashlib
+    import importlib.util
+    from pathlib import Path
+
+    from symfisher.families.family import Family
+
+    file = Path(path)
+    if not file.is_file():
+        raise SymfisherError(
+            f"family file {path} not found; expected {FAMILY_FILE_HELP}"
+        )
+    tag = hashlib.sha256(str(file.resolve()).encode()).hexdigest()[:12]
+    spec = importlib.util.spec_from_file_location(f"symfisher_family_file_{tag}", file)
+    if spec is None or spec.loader is None:
+        raise SymfisherError(f"family file {path} is not a Python file")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    try:
+        spec.loader.exec_module(module)
+    except SymfisherError as e:
+        raise SymfisherError(f"{path}: {e}") from e
+    except Exception as e:
+        raise SymfisherError(
+            f"{path}: running the family file raised {type(e).__name__}: {e}"
+        ) from e
+    one, many = getattr(module, "family", None), getattr(module, "families", None)
+    if (one is None) == (many is None):
+        found = "both" if one is not None else "neither"
+        raise SymfisherError(
+            f"{path} defines {found} of `family` and `families`; expected "
+            + FAMILY_FILE_HELP
+        )
+    fams = [one] if one is not None else list(many)
+    bad = [f for f in fams if not isinstance(f, Family)]
+    if bad or not fams:
+        what = type(bad[0]).__name__ if bad else "an empty list"
+        raise SymfisherError(
+            f"{path}: `{'family' if one is not None else 'families'}` holds "
+            f"{what}, not symfisher Family objects; expected {FAMILY_FILE_HELP}"
+        )
+    names = [f.name for f in fams]
+    if len(set(names)) != len(names):
+        raise SymfisherError(f"{path}: family names repeat: {names}")
+    raw = getattr(module, "quadrature_ranges", None) or {}
+    ranges = {fams[0].name: dict(raw)} if one is not None else dict(raw)
+    unknown = sorted(set(ranges) - set(names))
+    if unknown:
+        raise SymfisherError(
+            f"{path}: quadrature_ranges names unknown families {unknown}; "
+            f"families: {names}"
+        )
+    return fams, ranges
+
+
+def _family_file_command(args: argparse.Namespace) -> str:
+    """The command that regenerates the modules of a family file (paths as given)."""
+    import shlex
+
+    cmd = f"symfisher generate --family-file {shlex.quote(args.family_file)}"
+    if args.out:
+        cmd += f" --out {shlex.quote(args.out)}"
+    if args.seconds is not None:
+        cmd += f" --seconds {args.seconds:g}"
+    return cmd
+
+
+def _generate_family_file(args: argparse.Namespace) -> int:
+    """``symfisher generate --family-file PATH [--out DIR] [--seconds S] [--check]``."""
+    from pathlib import Path
+
+    from symfisher.codegen import generate as gen
+    from symfisher.derive.derivation import derive
+
+    if args.names:
+        raise SymfisherError("give family names or --family-file, not both")
+    fams, ranges = load_family_file(args.family_file)
+    out = Path(args.out) if args.out else Path(args.family_file).parent
+    command = _family_file_command(args)
+    texts = {}
+    for fam in fams:
+        d = derive(fam, seconds=args.seconds) if args.seconds else derive(fam)
+        texts[f"{fam.name}.py"] = gen.module_text(
+            d, command=command, ranges=ranges.get(fam.name)
+        )
+    if args.check:
+        stale = gen.check(texts, out)
+        for s in stale:
+            print(f"stale: {s.path} ({s.reason})", file=sys.stderr)
+        if stale:
+            print(
+                f"{len(stale)} generated file(s) differ from the current code; "
+                f"fix with: {command}",
+                file=sys.stderr,
+            )
+            return 1
+        print(f"{len(texts)} generated file(s) in {out} are up to date")
+        return 0
+    for fname, text in texts.items():
+        gen.write_atomic(out / fname, text)
+    print(f"generated {len(texts)} kernel module(s) into {out}: {', '.join(texts)}")
+    return 0
+
+
 def _cmd_generate(args: argparse.Namespace) -> int:
     import time
     from pathlib import Path
+
+    if args.family_file is not None:
+        return _generate_family_file(args)
 
     from rich.console import Console
     from rich.progress import Progress
@@ -332,10 +457,27 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="write nothing; exit 1 naming the fix when a file is stale",
     )
+    g.add_argument(
+        "--family-file",
+        metavar="PATH",
+        help=FAMILY_FILE_HELP.replace("%", "%%")
+        + " (default --out: the file's folder)",
+    )
+    g.add_argument(
+        "--seconds",
+        type=float,
+        default=None,
+        metavar="S",
+        help="time limit of each symbolic route of a --family-file derivation",
+    )
     g.epilog = (
         "Without NAME: every kernel module, __init__.py and CATALOG.md (with the "
         "verdicts in VERIFIED.json), and in a checkout the catalog table of "
-        "README.md. With NAME: only those modules (CATALOG.md is left as it is)."
+        "README.md. With NAME: only those modules (CATALOG.md is left as it is). "
+        "With --family-file PATH: the modules of the families PATH defines, in "
+        "--out or PATH's folder; their header names the command that regenerates "
+        "them. Quantities with no closed form get quadrature kernels (PROVENANCE "
+        "in each module says which)."
     )
     g.set_defaults(fn=_cmd_generate)
     v = sub.add_parser("verify", help="Monte Carlo verification of the kernels")

@@ -12,16 +12,18 @@ that recorded it:
 * a step recorded ``"timeout"`` is not run at all: it raises
   :class:`~symfisher.errors.SymbolicTimeout` at once, exactly as it did;
 * a step recorded ``"done"`` runs under a generous hang guard
-  (:data:`GUARD_FACTOR` :math:`\times` its limit, at least :data:`GUARD_FLOOR`
-  seconds) instead of its limit, and exceeding even that is an error
-  (:class:`~symfisher.errors.HangError`), never a silently different result;
+  (:data:`GUARD_FACTOR` :math:`\times` its scaled limit, and never less than
+  :data:`GUARD_FLOOR` seconds whatever the scale) instead of its limit, and
+  exceeding even that is an error (:class:`~symfisher.errors.HangError`), never a
+  silently different result;
 * a step not in the book runs under its limit as before: its outcome is decided
   by the clock, noted (:class:`Trace`), and written to the book by
   ``symfisher generate``.
 
 So with a complete book the catalog's derivations, and everything generated from
 them, are a pure function of the source. ``SYMFISHER_TIME_SCALE`` multiplies every
-limit and guard (:func:`time_scale`).
+limit (:func:`time_scale`); a hang guard only above its floor, since a step
+recorded at scale 1 must still finish on a busy machine at scale 0.25.
 """
 
 from __future__ import annotations
@@ -45,7 +47,7 @@ DONE, TIMEOUT = "done", "timeout"
 BOOK = Path(__file__).with_name("outcomes.json")
 #: a step recorded as finishing gets this many times its limit ...
 GUARD_FACTOR = 10.0
-#: ... and at least this many seconds, before it counts as hanging
+#: ... and at least this many seconds (unscaled), before it counts as hanging
 GUARD_FLOOR = 120.0
 SCALE_ENV = "SYMFISHER_TIME_SCALE"
 

@@ -112,6 +112,35 @@ def _logit(p: sympy.Expr) -> sympy.Expr:
     return sympy.log(p / (1 - p))
 
 
+def _phi(z: sympy.Expr) -> sympy.Expr:
+    r"""Standard normal CDF :math:`\Phi(z) = (1 + \operatorname{erf}(z/\sqrt 2))/2`.
+
+    Built as :math:`\operatorname{erfc}(-z/\sqrt 2)/2`, the same function
+    without the cancellation of :math:`1 + \operatorname{erf}` in the lower tail
+    (unevaluated, so that SymPy keeps it rather than writing ``2 - erfc(...)``;
+    derivatives keep it too).
+    """
+    arg = -z / sympy.sqrt(2)
+    return sympy.erfc(arg, evaluate=not arg.free_symbols) / 2
+
+
+def _log_phi(z: sympy.Expr) -> sympy.Expr:
+    r""":math:`\log\Phi(z)`, as ``log(erfc(-z/sqrt(2))/2)``.
+
+    A kernel printer can recognise ``log(erfc(.))`` and print ``log_ndtr``.
+    """
+    return sympy.log(_phi(z))
+
+
+def _normal_logpdf(
+    x: sympy.Expr, mu: sympy.Expr | None = None, sigma: sympy.Expr | None = None
+) -> sympy.Expr:
+    r"""Normal log-density: standard :math:`-z^2/2 - \log(2\pi)/2`, or of N(mu, sigma^2)."""
+    z = x if mu is None else (x - mu) / sigma
+    out = -(z**2) / 2 - sympy.log(2 * sympy.pi) / 2
+    return out if mu is None else out - sympy.log(sigma)
+
+
 @dataclass(frozen=True)
 class _Function:
     """An allowed function: its SymPy callable and how many arguments it takes."""
@@ -119,9 +148,20 @@ class _Function:
     func: Callable[..., sympy.Expr]
     min_args: int = 1
     max_args: int | None = 1
+    counts: tuple[int, ...] = ()  # the only accepted counts, when not a range
+
+    def accepts(self, count: int) -> bool:
+        """Whether ``count`` arguments are accepted."""
+        if self.counts:
+            return count in self.counts
+        return self.min_args <= count and (
+            self.max_args is None or count <= self.max_args
+        )
 
     def arity(self) -> str:
         """Describe the accepted argument count, e.g. ``"1 or 2 arguments"``."""
+        if self.counts:
+            return " or ".join(map(str, self.counts)) + " arguments"
         if self.max_args is None:
             return f"at least {self.min_args} arguments"
         if self.max_args == self.min_args:
@@ -171,6 +211,9 @@ _FUNCTIONS: dict[str, _Function] = {
     "sigmoid": _Function(_sigmoid),
     "softplus": _Function(_softplus),
     "logit": _Function(_logit),
+    "Phi": _Function(_phi),
+    "log_Phi": _Function(_log_phi),
+    "normal_logpdf": _Function(_normal_logpdf, 1, 3, (1, 3)),
 }
 
 ALLOWED_FUNCTIONS: Mapping[str, Callable[..., sympy.Expr]] = MappingProxyType(
@@ -811,6 +854,7 @@ class _Parser:
             problem = f"{name!r} is a declared symbol, not a function"
         elif is_callee and name not in _FUNCTIONS:
             problem = f"unknown function {name!r}"
+            detail = "accepted functions: " + ", ".join(sorted(_FUNCTIONS))
         elif is_callee or name in self.symbols or name in ALLOWED_CONSTANTS:
             return None
         elif name in _FUNCTIONS:
@@ -867,7 +911,7 @@ class _Parser:
         if node.keywords or any(isinstance(a, ast.Starred) for a in node.args):
             return None  # the keywords or unpacking are reported
         count = len(node.args)
-        if spec.min_args <= count and (spec.max_args is None or count <= spec.max_args):
+        if spec.accepts(count):
             return None
         return offset, self.node_error(
             f"{node.func.id}() takes {spec.arity()} ({count} given)", node

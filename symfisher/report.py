@@ -18,6 +18,10 @@ SHORT = {
     "symbolic summation over the support": "sum",
     "symbolic integration after a change of variable x = g(u)": "integral (subst.)",
     "exponential-family Bregman divergence of A": "Bregman",
+    "log-moment table of a standard base after a change of variable x = g(u)": (
+        "log-moment table"
+    ),
+    "Hessian of the quadrature KL (numeric, 50 digits)": "KL: quadrature (numeric)",
     "unresolved": "unresolved",
 }
 
@@ -33,6 +37,11 @@ def short_method(method: str) -> str:
 LETTER = {"proved": "P", "tested": "T", "unresolved": "U", "differs": "D"}
 
 
+def _numeric_route(d: Derivation, route: str) -> bool:
+    """Whether a route without a closed form was compared numerically (route 3)."""
+    return d.provenance[route][0] == "Hessian of the quadrature KL (numeric, 50 digits)"
+
+
 def agreement_cell(d: Derivation) -> str:
     """Pairwise agreement of routes 1-2, 1-3, 2-3 as letters, e.g. ``P P T``."""
     return " ".join(LETTER.get(s, "?") for s in d.agreement.values())
@@ -44,7 +53,7 @@ def routes_cell(d: Derivation) -> str:
         f"{i + 1} "
         + (
             short_method(d.provenance[r][0])
-            if d.routes[r] is not None
+            if d.routes[r] is not None or _numeric_route(d, r)
             else "unresolved"
         )
         for i, r in enumerate(ROUTES)

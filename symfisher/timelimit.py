@@ -111,7 +111,7 @@ def run_limited(
             "recorded outcome)"
         )
     if recorded == outcomes.DONE:
-        guard = max(outcomes.GUARD_FLOOR, outcomes.GUARD_FACTOR * nominal) * scale
+        guard = max(outcomes.GUARD_FLOOR, outcomes.GUARD_FACTOR * nominal * scale)
         try:
             return _limited(fn, guard)
         except _Expired:
@@ -170,10 +170,10 @@ def warm_sympy_tables() -> None:
 
 def _limited(fn: Callable[[], T], seconds: float) -> T:
     """``fn()`` under a limit of ``seconds``; :class:`_Expired` when it runs out."""
+    if threading.current_thread() is not threading.main_thread():
+        return _run_in_child(fn, seconds)  # a killed child takes its tables along
     if not _deadlines:
         warm_sympy_tables()
-    if threading.current_thread() is not threading.main_thread():
-        return _run_in_child(fn, seconds)
     if _expired():
         raise SymbolicTimeout("symbolic computation exceeded its time limit")
     deadline = time.monotonic() + seconds

@@ -121,6 +121,14 @@ def test_recorded_finish_past_the_guard_is_an_error_not_a_fallback(book, monkeyp
     assert not isinstance(info.value, Exception)  # nothing may fall back on it
 
 
+def test_hang_guard_keeps_its_floor_whatever_the_scale(book, monkeypatch):
+    """A step recorded at scale 1 must still finish on a busy machine at scale 0.25."""
+    book["k"] = outcomes.DONE
+    monkeypatch.setattr(outcomes, "GUARD_FLOOR", 2.0)
+    monkeypatch.setenv(outcomes.SCALE_ENV, "0.01")
+    assert run_limited(lambda: _busy(0.3), 0.01, key="k") == "finished"
+
+
 def test_unrecorded_step_is_decided_by_the_clock_and_noted(book):
     with outcomes.tracing() as trace:
         with pytest.raises(SymbolicTimeout):

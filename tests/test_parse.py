@@ -427,3 +427,91 @@ def test_source_has_no_evaluating_calls():
     assert not called & banned
     assert "ast.parse" in called
     assert "sympy_parser" not in source
+
+
+# -- Phi, log_Phi, normal_logpdf -------------------------------------------------
+
+z = sympy.Symbol("z", real=True)
+
+
+def _at(expr: sympy.Expr, value: float) -> float:
+    return float(expr.subs(z, value).evalf(30))
+
+
+@pytest.mark.parametrize("value", [-30.0, -3.0, -0.5, 0.0, 0.7, 4.0])
+def test_phi_is_the_standard_normal_cdf(value):
+    import mpmath
+
+    phi = parse_expr("Phi(z)", {"z": z})
+    log_phi = parse_expr("log_Phi(z)", {"z": z})
+    want = mpmath.ncdf(value)
+    assert _at(phi, value) == pytest.approx(float(want), rel=1e-14)
+    assert _at(log_phi, value) == pytest.approx(float(mpmath.log(want)), rel=1e-14)
+    assert (
+        sympy.simplify(
+            (phi - (1 + sympy.erf(z / sympy.sqrt(2))) / 2).rewrite(sympy.erf)
+        )
+        == 0
+    )
+
+
+def test_log_phi_is_built_from_erfc_for_the_printer():
+    # log(erfc(-z/sqrt(2))/2): no 1 + erf(.) that cancels in the lower tail,
+    # and SymPy must not have rewritten erfc(-u) as 2 - erfc(u)
+    log_phi = parse_expr("log_Phi(alpha*(x - mu))", {**PLAIN, "alpha": z})
+    (inner,) = log_phi.atoms(sympy.erfc)
+    assert inner.args[0].could_extract_minus_sign()
+    assert not log_phi.has(sympy.erf)
+    score = sympy.diff(log_phi, z)  # derivatives keep the same erfc
+    assert inner in score.atoms(sympy.erfc)
+    assert parse_expr("Phi(0)", {}) == sympy.Rational(1, 2)
+
+
+def test_phi_derivative_is_the_normal_density():
+    phi = parse_expr("Phi(z)", {"z": z})
+    density = sympy.exp(-(z**2) / 2) / sympy.sqrt(2 * sympy.pi)
+    assert sympy.simplify(sympy.diff(phi, z) - density) == 0
+
+
+def test_normal_logpdf_standard_and_with_location_scale():
+    s = sympy.Symbol("s", positive=True)
+    assert (
+        parse_expr("normal_logpdf(z)", {"z": z})
+        == -(z**2) / 2 - sympy.log(2 * sympy.pi) / 2
+    )
+    got = parse_expr("normal_logpdf(x, mu, s)", {"x": x, "mu": mu, "s": s})
+    want = -((x - mu) ** 2) / (2 * s**2) - sympy.log(s) - sympy.log(2 * sympy.pi) / 2
+    assert sympy.simplify(got - want) == 0
+    with pytest.raises(ParseError, match=r"normal_logpdf\(\) takes 1 or 3 arguments"):
+        parse_expr("normal_logpdf(x, mu)", {"x": x, "mu": mu})
+
+
+def test_skew_normal_log_density_parses():
+    xi, alpha = sympy.symbols("xi alpha", real=True)
+    omega = sympy.Symbol("omega", positive=True)
+    table = {"x": x, "xi": xi, "omega": omega, "alpha": alpha}
+    got = parse_expr(
+        "log(2) - log(omega) + normal_logpdf((x - xi)/omega)"
+        " + log_Phi(alpha*(x - xi)/omega)",
+        table,
+    )
+    u = (x - xi) / omega
+    want = (
+        sympy.log(2)
+        - sympy.log(omega)
+        - u**2 / 2
+        - sympy.log(2 * sympy.pi) / 2
+        + sympy.log((1 + sympy.erf(alpha * u / sympy.sqrt(2))) / 2)
+    )
+    point = {x: 0.3, xi: -0.2, omega: 1.7, alpha: -2.5}
+    assert float((got - want).subs(point).evalf(30)) == pytest.approx(0, abs=1e-25)
+
+
+def test_unknown_function_error_lists_the_accepted_functions_sorted():
+    with pytest.raises(ParseError) as info:
+        parses_to("Psi(x)")
+    message = str(info.value)
+    assert "unknown function 'Psi' at column 1" in message
+    listed = message.split("accepted functions: ", 1)[1].split(", ")
+    assert listed == sorted(ALLOWED_FUNCTIONS)
+    assert {"Phi", "log_Phi", "normal_logpdf", "loggamma"} <= set(listed)

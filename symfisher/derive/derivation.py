@@ -362,7 +362,8 @@ def _derive(family: Family, seconds: float) -> Derivation:
     agree_detail: dict[tuple[str, str], str] = {}
     for i, a in enumerate(ROUTES):
         for b in ROUTES[i + 1 :]:
-            st, det = agreement.compare(family, routes[a], routes[b])
+            by_name = {r.name: r for r in route_list}
+            st, det = agreement.compare_routes(family, by_name[a], by_name[b])
             agree[(a, b)] = st
             agree_detail[(a, b)] = det
     mean_status = _mean_score_status(family, mean)

@@ -10,7 +10,10 @@ Strategies, in order:
       \Big|_{\eta(\theta)},\quad Q_{\alpha + e_j} = \partial_j Q_\alpha + (\partial_j A)\,Q_\alpha;
 
 3. symbolic integration (or summation) over the support, under a time limit,
-   after a declared change of variable :math:`x = g(u)` when the family has one;
+   after a declared change of variable :math:`x = g(u)` when the family has one,
+   or a location–scale standardisation; where the standardised density is a base
+   of :mod:`symfisher.derive.logmoments` (Gumbel, logistic, gamma) its terms are
+   looked up in that table (exact, each entry tested) instead of integrated;
    every integral is checked numerically at a random point before it is trusted;
 4. otherwise *unresolved*.
 """
@@ -25,6 +28,7 @@ from itertools import product
 import mpmath
 import sympy as sp
 
+from symfisher.derive.logmoments import Match, identify, moment
 from symfisher.errors import SymbolicTimeout
 from symfisher.families.family import Family, finite_values
 from symfisher.outcomes import fingerprint
@@ -36,6 +40,7 @@ CUMULANT = "moments from the declared cumulant function K(t)"
 INTEGRAL = "symbolic integration over the support"
 SUMMATION = "symbolic summation over the support"
 LATENT = "symbolic integration after a change of variable x = g(u)"
+LOGMOMENTS = "log-moment table of a standard base after a change of variable x = g(u)"
 UNRESOLVED = "unresolved"
 
 
@@ -207,12 +212,16 @@ def _integrate_all(
         u, g, support = sub
         (x,) = family.variables
         logp_u = _log_density_under(family.log_density, x, g, u)
-        dens = _density(sp.expand(sp.expand_log(sp.simplify(logp_u), force=True)))
-        values = [
-            _checked(family, f, _substituted_integral(family, f, u, g, dens, support))
-            for f in exprs
-        ]
-        return values, LATENT
+        std = sp.expand(sp.expand_log(sp.simplify(logp_u), force=True))
+        dens = _density(std)
+        base = identify(std, u, support)
+        values, tabled = [], True
+        for f in exprs:
+            v, t = _substituted_integral(family, f, u, g, dens, support, base)
+            # a table lookup is exact (each entry is tested); integrals are checked
+            values.append(v if t else _checked(family, f, v))
+            tabled = tabled and t
+        return values, (LOGMOMENTS if base is not None and tabled else LATENT)
     density = _density(family.log_density)
     if family.is_discrete:
         density = _exp_to_pow(density)  # exp(x log(1-p)) -> (1-p)**x
@@ -263,7 +272,8 @@ def _density(logp: sp.Expr) -> sp.Expr:
 
 def _integrate(family: Family, integrand: sp.Expr) -> sp.Expr:
     out = integrand
-    for v, s in zip(family.variables, family.supports, strict=True):
+    # innermost first: a coordinate's bounds may use earlier ones (the simplex)
+    for v, s in reversed(list(zip(family.variables, family.supports, strict=True))):
         if family.is_discrete:
             lo, hi = s.inf, s.sup
             out = sp.summation(out, (v, lo, hi))
@@ -299,7 +309,14 @@ def _substitution(family: Family) -> tuple[sp.Symbol, sp.Expr, sp.Set] | None:
 def _location_scale(
     family: Family, log_density: sp.Expr, x: sp.Symbol, support: sp.Set
 ) -> tuple[sp.Symbol, sp.Expr, sp.Set] | None:
-    """A location-scale (or log-location-scale) standardisation of ``x``."""
+    r"""A location-scale (or log-location-scale) standardisation of ``x``.
+
+    Candidates, in order: :math:`x = \mu + \sigma y`, :math:`x = e^{\mu + \sigma y}`,
+    :math:`x = s\,e^{c y}` with :math:`c \in \{1/k, k\}` (Weibull:
+    :math:`x = \lambda e^{y/k}`). The first that leaves the density of :math:`y`
+    free of *every* parameter wins; otherwise the first that removes the
+    parameters it uses.
+    """
     y = sp.Dummy("y", real=True)
     reals = support == sp.Interval(-sp.oo, sp.oo)
     locs = (
@@ -308,6 +325,7 @@ def _location_scale(
     scales = [p for p in family.params if p.is_positive]
     candidates = [(m, s) for m in [*locs, None] for s in [*scales, None]]
     positive = support == sp.Interval.open(0, sp.oo)
+    found = []  # (g, parameters it removes, support of y)
     for loc, scale in candidates:
         if loc is None and scale is None:
             continue
@@ -315,17 +333,29 @@ def _location_scale(
             continue
         g = (loc if loc is not None else 0) + (scale if scale is not None else 1) * y
         used = {q for q in (loc, scale) if q is not None}
-        if _standardises(log_density, x, g, y, used):
-            return y, g, (support if loc is None else sp.Interval(-sp.oo, sp.oo))
+        found.append((g, used, support if loc is None else sp.Interval(-sp.oo, sp.oo)))
     if positive:  # log-location-scale: x = exp(mu + sigma y)
         real_params = [p for p in family.params if p.is_real]
         for loc in real_params:
             for scale in [*scales, None]:
                 g = sp.exp(loc + (scale if scale is not None else 1) * y)
                 used = {q for q in (loc, scale) if q is not None}
-                if _standardises(log_density, x, g, y, used):
-                    return y, g, sp.Interval(-sp.oo, sp.oo)
-    return None
+                found.append((g, used, sp.Interval(-sp.oo, sp.oo)))
+        for s in scales:  # x = s exp(c y)
+            for k in scales:
+                for c in (1 / k, k) if k != s else ():
+                    found.append(
+                        (s * sp.exp(c * y), {s, k}, sp.Interval(-sp.oo, sp.oo))
+                    )
+    partial = None
+    everything = set(family.params)
+    for g, used, out in found:
+        if not _standardises(log_density, x, g, y, used):
+            continue
+        if _standardises(log_density, x, g, y, everything):
+            return y, g, out
+        partial = partial or (y, g, out)
+    return partial
 
 
 def _standardises(
@@ -350,18 +380,28 @@ def _substituted_integral(
     g: sp.Expr,
     dens: sp.Expr,
     support: sp.Set,
-) -> sp.Expr:
-    """``∫ dens(u) f(g(u)) du`` over ``support``, term by term."""
+    base: Match | None = None,
+) -> tuple[sp.Expr, bool]:
+    """``∫ dens(u) f(g(u)) du`` over ``support``, term by term.
+
+    A term the log-moment table of ``base`` covers is looked up; any other is
+    integrated by SymPy. Returns the value and whether every term was looked up.
+    """
     (x,) = family.variables
     f_u = sp.expand(f.subs(x, g).replace(*_inverse_rules(u)))
     lo, hi = support.inf, support.sup
-    out = sp.Add(
-        *[
-            sp.integrate(sp.factor(dens * term), (u, lo, hi), conds="none")
-            for term in sp.Add.make_args(f_u)
-        ]
-    )
-    return _evaluated(out, family)
+    values, tabled = [], True
+    for term in sp.Add.make_args(f_u):
+        v = moment(base, term, u) if base is not None else None
+        if v is None:
+            tabled = False
+            v = sp.integrate(sp.factor(dens * term), (u, lo, hi), conds="none")
+            if v.has(sp.Integral) and (dens * term).has(sp.Abs):
+                # |a u + c| with the sign of c known (a KL split on a sign)
+                pw = sp.piecewise_fold((dens * term).rewrite(sp.Piecewise))
+                v = sp.integrate(pw, (u, lo, hi), conds="none")
+        values.append(v)
+    return _evaluated(sp.Add(*values), family), tabled
 
 
 def _evaluated(out: sp.Expr, family: Family) -> sp.Expr:
@@ -406,6 +446,25 @@ def _inverse_rules(u: sp.Symbol) -> tuple:
     return match, lambda e: e.args[0].args[0]
 
 
+def _kinks(family: Family, f: sp.Expr, sub: dict) -> dict[sp.Symbol, float]:
+    """Where ``|a x + c|`` in ``f`` has its kink, as extra quadrature breakpoints.
+
+    (The numeric integrator splits at every value of the point it is given.)
+    """
+    if len(family.variables) != 1:
+        return {}
+    (x,) = family.variables
+    out = {}
+    for node in sorted(f.atoms(sp.Abs), key=sp.default_sort_key):
+        arg = node.args[0].subs(sub)
+        a = sp.diff(arg, x)
+        if a.is_number and a != 0:
+            root = sp.N(-arg.subs(x, 0) / a, 30)
+            if root.is_number and root.is_real:
+                out[sp.Symbol(f"_kink{len(out)}")] = float(root)
+    return out
+
+
 #: Digits of the quadrature that checks each symbolic integral (1e-10 relative).
 CHECK_DPS = 20
 
@@ -425,13 +484,17 @@ def _checked(family: Family, f: sp.Expr, value: sp.Expr) -> sp.Expr:
     extra = f.free_symbols - set(family.params) - set(family.variables)
     if extra:  # primed parameters of a KL: a second random point
         other = random_point(family, rng)
-        for q in extra:
+        for q in sorted(extra, key=sp.default_sort_key):
             p = family.unprimed(q)
-            if p is None:
+            if p is not None:
+                point[q] = other[p]
+            elif q.is_positive:  # a gap such as mu - mu' > 0 (a KL split on a sign)
+                point[q] = float(mpmath.exp(rng.uniform(-1, 1)))
+            else:
                 raise _Unresolved(f"cannot check an expectation involving {q}")
-            point[q] = other[p]
     sub = {p: sp.Float(v, 30) for p, v in point.items()}
     got = sp.N(value.subs(sub), 30)
+    point.update(_kinks(family, f, sub))
     want, err = expectation_numeric(family, f, point, dps=CHECK_DPS)
     if not got.is_number or not got.is_real:
         raise _Unresolved(f"integral did not evaluate to a real number: {got}")

@@ -7,6 +7,13 @@ Exponential families (without declared cumulants) use the Bregman form
 finite supports an exact sum; anything else
 :math:`\mathbb E_\theta[\log p_\theta(x) - \log p_{\theta'}(x)]` by the
 expectation engine.
+
+Where :math:`\log p_{\theta'}` has a kink (``Abs``) at a location parameter
+:math:`\mu'` (Laplace), the expectation is taken twice, once for
+:math:`\mu' = \mu - \Delta` and once for :math:`\mu' = \mu + \Delta` with
+:math:`\Delta > 0`, so that SymPy knows the sign; the two branches are kept
+(route 3 differentiates each) and joined into one expression, in
+:math:`|\mu - \mu'|` when they are the same function of :math:`\Delta`.
 """
 
 from __future__ import annotations
@@ -15,8 +22,8 @@ from dataclasses import dataclass
 
 import sympy as sp
 
-from symfisher.derive.expectation import _at_natural, expect
-from symfisher.derive.simplify import tidy
+from symfisher.derive.expectation import UNRESOLVED, _at_natural, expect
+from symfisher.derive.simplify import is_zero, tidy
 from symfisher.families.family import Family
 
 BREGMAN = "exponential-family Bregman divergence of A"
@@ -31,12 +38,15 @@ class KL:
       primed: the symbols :math:`\\theta'` in parameter order.
       method: how it was obtained.
       detail: caveats (e.g. validity only where the supports nest).
+      branches: ``(expression, condition)`` pairs, each analytic where its
+        condition holds, when ``expr`` was found by a split on a sign.
     """
 
     expr: sp.Expr | None
     primed: tuple[sp.Symbol, ...]
     method: str
     detail: str = ""
+    branches: tuple[tuple[sp.Expr, sp.Basic], ...] = ()
 
 
 def kl(family: Family, seconds: float = 20.0) -> KL:
@@ -61,6 +71,9 @@ def kl(family: Family, seconds: float = 20.0) -> KL:
         )
         return KL(tidy(expr), primed, BREGMAN)
     logq = family.log_density.subs(to_primed)
+    kink = _kinked_location(family, primed, logq)
+    if kink is not None:
+        return _split_kl(family, primed, family.log_density - logq, kink, seconds)
     res = expect(family, [family.log_density - logq], seconds)
     detail = res.detail
     if family.support_depends_on_params:
@@ -71,3 +84,51 @@ def kl(family: Family, seconds: float = 20.0) -> KL:
     if res.values is None:
         return KL(None, primed, res.method, detail)
     return KL(tidy(res.values[0]), primed, res.method, detail)
+
+
+def _kinked_location(
+    family: Family, primed: tuple[sp.Symbol, ...], logq: sp.Expr
+) -> int | None:
+    """Index of the one real parameter whose primed copy sits inside an ``Abs`` of x."""
+    if family.support_depends_on_params or len(family.variables) != 1:
+        return None
+    kinks = [n for n in logq.atoms(sp.Abs) if n.has(*family.variables)]
+    found = [
+        i
+        for i, (p, q) in enumerate(zip(family.params, primed, strict=True))
+        if p.is_real and not p.is_positive and any(k.has(q) for k in kinks)
+    ]
+    return found[0] if len(found) == 1 else None
+
+
+def _split_kl(
+    family: Family,
+    primed: tuple[sp.Symbol, ...],
+    integrand: sp.Expr,
+    i: int,
+    seconds: float,
+) -> KL:
+    r"""KL from the two branches :math:`\mu' < \mu` and :math:`\mu' > \mu`."""
+    p, q = family.params[i], primed[i]
+    names = {s.name for s in family.params + family.variables}
+    name = f"Delta_{p.name}"
+    while name in names:
+        name = "_" + name
+    gap = sp.Symbol(name, positive=True)
+    # mu' = mu - gap (mu' < mu) and mu' = mu + gap (mu' > mu), in one pass
+    res = expect(
+        family, [integrand.subs(q, p - gap), integrand.subs(q, p + gap)], seconds
+    )
+    where = f"split on the sign of {p} - {q}"
+    if res.values is None:
+        return KL(None, primed, UNRESOLVED, f"{where}: {res.detail}")
+    vb, va = (tidy(v) for v in res.values)
+    branches = ((vb.subs(gap, p - q), q < p), (va.subs(gap, q - p), q > p))
+    if is_zero(vb - va) is True:
+        expr = vb.subs(gap, sp.Abs(p - q))
+        how = "the branches are one function of |{0} - {1}|"
+    else:
+        expr = sp.Piecewise(branches[0], (branches[1][0], True))
+        how = "the branches differ: a piecewise KL"
+    detail = f"{where} ({q} < {p} and {q} > {p}); " + how.format(p, q)
+    return KL(expr, primed, res.method, detail, branches)

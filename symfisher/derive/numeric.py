@@ -11,14 +11,17 @@ use ``mpmath.nsum``. Each value comes with an error estimate.
 from __future__ import annotations
 
 import itertools
+import math
 import random
 from collections.abc import Mapping, Sequence
 
 import mpmath
 import sympy as sp
 
-from symfisher.errors import DerivationError
+from symfisher.errors import DerivationError, FamilyError
+from symfisher.families import points
 from symfisher.families.family import Family, finite_values
+from symfisher.timelimit import run_limited
 
 #: Working precision (decimal digits) of numeric expectations.
 DPS = 50
@@ -27,32 +30,15 @@ DPS = 50
 def random_point(
     family: Family, rng: random.Random, tries: int = 1000
 ) -> dict[sp.Symbol, float]:
-    """A random valid parameter point, moderate in scale, meeting every constraint.
+    """A random valid parameter point (:func:`symfisher.families.points.random_point`).
 
-    Reals draw from U(-1.5, 1.5), positive values from exp(U(-1, 1)), bounded
-    intervals from their middle 80%.
+    Raises:
+      DerivationError: when ``tries`` draws give no valid point.
     """
-    for _ in range(tries):
-        values = [_draw(dom, rng) for dom in family.domains]
-        try:
-            return family.point(values)
-        except Exception:
-            continue
-    raise DerivationError(f"{family.name}: no valid random point in {tries} draws")
-
-
-def _draw(dom: sp.Set, rng: random.Random) -> float:
-    if isinstance(dom, sp.FiniteSet | sp.Range):
-        return float(rng.choice(list(dom)))
-    lo, hi = dom.inf, dom.sup
-    if lo == -sp.oo and hi == sp.oo:
-        return rng.uniform(-1.5, 1.5)
-    if hi == sp.oo:
-        return float(lo) + float(mpmath.exp(rng.uniform(-1, 1)))
-    if lo == -sp.oo:
-        return float(hi) - float(mpmath.exp(rng.uniform(-1, 1)))
-    a, b = float(lo), float(hi)
-    return a + (b - a) * rng.uniform(0.1, 0.9)
+    try:
+        return points.random_point(family, rng, tries)
+    except FamilyError as e:
+        raise DerivationError(str(e)) from e
 
 
 def _fn(expr: sp.Expr, args: Sequence[sp.Symbol]):
@@ -91,6 +77,10 @@ def expectations_numeric(
             ]
             return vals, [mpmath.mpf(0)] * len(vals)
         supports = [s.subs(sub) for s in family.supports]
+        if not family.support_is_product and not family.is_discrete:
+            if all(_finite_interval(s) for s in supports):
+                exprs = [sp.sympify(f).subs(sub) for f in fs]
+                return _tanh_sinh_region(family, supports, logp, exprs, dps)
         vals, errs = [], []
         for f in fs:
             smooth, atoms = _split_delta(sp.sympify(f).subs(sub), vs)
@@ -146,14 +136,184 @@ def _integrate(family, supports, dens, fn, point):
         hi = mpmath.inf if s.sup == sp.oo else int(s.sup)
         val = mpmath.nsum(lambda k: dens(int(k)) * fn(int(k)), [lo, hi])
         return val, abs(val) * mpmath.mpf(10) ** (-DPS + 8)
-    intervals = [_breakpoints(s, point) for s in supports]
-    if len(intervals) > 3:
+    if len(supports) > 3:
         raise DerivationError(
-            f"{family.name}: numeric integration over {len(intervals)} dimensions "
+            f"{family.name}: numeric integration over {len(supports)} dimensions "
             "is not supported"
         )
+    if not family.support_is_product:
+        return _integrate_iterated(family, supports, dens, fn)
+    intervals = [_breakpoints(s, point) for s in supports]
     val, err = mpmath.quad(lambda *x: dens(*x) * fn(*x), *intervals, error=True)
     return mpmath.re(val), err
+
+
+def _integrate_iterated(family, supports, dens, fn):
+    r"""Quadrature over an iterated region such as the simplex.
+
+    A coordinate whose bounds use earlier coordinates is mapped from the unit
+    interval, :math:`x_i = a_i(x_{<i}) + (b_i(x_{<i}) - a_i(x_{<i}))\,u_i`, with
+    Jacobian :math:`b_i - a_i`; on the simplex this is the stick-breaking map
+    :math:`x_2 = (1 - x_1) u_2`. The other coordinates are integrated as they
+    are. Tanh–sinh in each :math:`u_i` handles the integrable singularities at
+    the faces (Dirichlet with :math:`\alpha_i < 1`).
+    """
+    vs = family.variables
+    maps = []
+    ranges = []
+    for i, s in enumerate(supports):
+        if not isinstance(s, sp.Interval):
+            raise DerivationError(
+                f"{family.name}: the support of {vs[i]} must be an interval, got {s}"
+            )
+        if not s.free_symbols & set(vs):
+            maps.append(None)
+            ranges.append(_breakpoints(s, {}))
+            continue
+        if not (s.inf.is_finite and s.sup.is_finite):
+            raise DerivationError(
+                f"{family.name}: the support of {vs[i]} ({s}) has an infinite "
+                "bound that depends on other variables"
+            )
+        maps.append((_fn(s.inf, vs[:i]), _fn(s.sup, vs[:i])))
+        ranges.append([mpmath.mpf(0), mpmath.mpf(1)])
+
+    def integrand(*u):
+        x, jac = [], mpmath.mpf(1)
+        for ui, m in zip(u, maps, strict=True):
+            if m is None:
+                x.append(ui)
+                continue
+            lo, hi = m[0](*x), m[1](*x)
+            x.append(lo + (hi - lo) * ui)
+            jac *= hi - lo
+        return dens(*x) * fn(*x) * jac
+
+    val, err = mpmath.quad(integrand, *ranges, error=True)
+    return mpmath.re(val), err
+
+
+def _finite_interval(s: sp.Set) -> bool:
+    return isinstance(s, sp.Interval) and s.inf.is_finite and s.sup.is_finite
+
+
+#: Finest tanh–sinh step :math:`h = 2^{-m}` over an iterated region.
+REGION_MAX_LEVEL = 7
+#: Most nodes of one product rule over an iterated region.
+REGION_MAX_NODES = 4_000_000
+#: Relative change between steps that ends the refinement (float64 arithmetic).
+REGION_TOL = 1e-13
+#: Nodes stop where ``u`` or ``1 - u`` falls below ``exp(-2 * REGION_S_MAX)``.
+REGION_S_MAX = 340.0
+
+
+def _tanh_sinh_region(
+    family: Family,
+    supports: Sequence[sp.Set],
+    logp: sp.Expr,
+    fs: Sequence[sp.Expr],
+    dps: int,
+) -> tuple[list[mpmath.mpf], list[mpmath.mpf]]:
+    r"""Every :math:`\mathbb E[f_k]` over a bounded iterated region, on shared nodes.
+
+    Each coordinate is mapped from the unit interval,
+    :math:`x_i = a_i(x_{<i}) + (b_i(x_{<i}) - a_i(x_{<i}))\,u_i` with Jacobian
+    :math:`\prod_i (b_i - a_i)`; on the simplex this is the stick-breaking map
+    :math:`x_1 = u_1`, :math:`x_2 = (1 - u_1) u_2`, and
+    :math:`1 - x_1 - x_2 = (1 - u_1)(1 - u_2)`. The map is applied
+    symbolically: the arguments of logarithms are factored and every
+    :math:`1 - u_i` becomes its own variable :math:`v_i`, given exactly at each
+    node, so that nothing cancels near a face. The unit cube is integrated by
+    the product tanh–sinh rule, all ``fs`` on the same nodes, evaluated with
+    NumPy in float64 and summed in log space (:math:`\log p` plus the log
+    weights, so faces with :math:`\alpha_i < 1` neither overflow nor are cut
+    short: nodes reach :math:`e^{-680}` from a face). The step
+    :math:`h = 2^{-m}` is halved until every expectation changes by less than
+    ``REGION_TOL`` relative (at most to ``2**-REGION_MAX_LEVEL``, or
+    ``REGION_MAX_NODES`` nodes); the error estimate is the last change, never
+    below float64 rounding. The accuracy is about 13 digits whatever ``dps``.
+    """
+    import numpy as np
+
+    k = len(family.variables)
+    us = [sp.Dummy(f"u{i}", positive=True) for i in range(k)]
+    vs = [sp.Dummy(f"v{i}", positive=True) for i in range(k)]
+    xs: list[sp.Expr] = []
+    log_jac = sp.Integer(0)
+    for i, s in enumerate(supports):
+        earlier = dict(zip(family.variables[:i], xs, strict=True))
+        lo, hi = s.inf.xreplace(earlier), s.sup.xreplace(earlier)
+        xs.append(lo + (hi - lo) * us[i])
+        log_jac += sp.log(hi - lo)
+    to_u = dict(zip(family.variables, xs, strict=True))
+    comp = {}
+    for u, v in zip(us, vs, strict=True):
+        comp[1 - u] = v
+        comp[u - 1] = -v
+
+    def mapped(e: sp.Expr) -> sp.Expr:
+        e = e.xreplace(to_u)
+        e = e.replace(
+            lambda n: isinstance(n, sp.log),
+            lambda n: sp.expand_log(sp.log(sp.factor(n.args[0]).xreplace(comp))),
+        )
+        return sp.N(e.xreplace(comp), 20)
+
+    def build() -> list[sp.Expr]:
+        return [mapped(logp) + mapped(log_jac), *[mapped(f) for f in fs]]
+
+    exprs = run_limited(build, 20.0)
+    body = sp.lambdify([*us, *vs], exprs, modules=["scipy", "numpy"], cse=True)
+    prev = None
+    with np.errstate(all="ignore"):
+        for m in range(2, REGION_MAX_LEVEL + 1):
+            h = 2.0**-m
+            t = np.arange(-np.ceil(7.0 / h), np.ceil(7.0 / h) + 1) * h
+            sh = np.pi / 2 * np.sinh(t)
+            t = t[np.abs(sh) <= REGION_S_MAX]
+            if len(t) ** k > REGION_MAX_NODES:
+                break
+            sh = np.pi / 2 * np.sinh(t)
+            u1 = 1 / (1 + np.exp(-2 * sh))
+            v1 = 1 / (1 + np.exp(2 * sh))
+            # log(w/h) = log(pi/4) + log cosh t - 2 log cosh s
+            logw = (
+                np.log(np.pi / 4)
+                + np.logaddexp(t, -t)
+                - np.log(2)
+                - 2 * (np.abs(sh) + np.log1p(np.exp(-2 * np.abs(sh))) - np.log(2))
+            )
+            grids = np.meshgrid(*([np.arange(len(t))] * k), indexing="ij")
+            idx = [g.ravel() for g in grids]
+            args = [u1[j] for j in idx] + [v1[j] for j in idx]
+            out = body(*args)
+            logmass = np.broadcast_to(out[0], idx[0].shape) + sum(logw[j] for j in idx)
+            mass = np.exp(logmass)
+            cur = []
+            for f in out[1:]:
+                term = mass * np.broadcast_to(f, mass.shape)
+                term = np.where(mass == 0, 0.0, term)
+                cur.append(math.fsum(term.tolist()) * h**k)
+            if not all(np.isfinite(cur)):
+                raise DerivationError(
+                    f"{family.name}: the integrand over the region is not finite "
+                    "at some node (a non-integrable singularity?)"
+                )
+            if prev is not None:
+                diff = [abs(a - b) for a, b in zip(cur, prev, strict=True)]
+                if all(
+                    d <= REGION_TOL * max(1.0, abs(c))
+                    for d, c in zip(diff, cur, strict=True)
+                ):
+                    break
+            prev = cur
+    if prev is None:
+        raise DerivationError(f"{family.name}: too many nodes for a {k}-D rule")
+    errs = [
+        max(abs(a - b), 1e-15 * max(1.0, abs(a)))
+        for a, b in zip(cur, prev, strict=True)
+    ]
+    return [mpmath.mpf(c) for c in cur], [mpmath.mpf(e) for e in errs]
 
 
 def _quad_scalar(

@@ -19,8 +19,17 @@ from typing import Any
 import sympy as sp
 
 from symfisher.errors import FamilyError, ParseError
-from symfisher.families.domains import SUPPORTS, domain, param_symbol, variable_symbol
+from symfisher.families.domains import (
+    JOINT_SUPPORTS,
+    SUPPORTS,
+    domain,
+    param_symbol,
+    simplex_supports,
+    variable_symbol,
+)
+from symfisher.families.expfam_recognise import recognise_expfam
 from symfisher.families.family import Cumulants, ExpFamily, Family
+from symfisher.families.normalization import check_normalization, log_normalizer
 from symfisher.parse import ALLOWED_CONSTANTS, ALLOWED_FUNCTIONS, parse_expr
 
 _NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
@@ -38,38 +47,62 @@ def _check_name(name: str, what: str) -> str:
 def define_family(
     name: str,
     log_density: str | sp.Expr,
-    variable: str = "x",
+    variable: str | Sequence[str] = "x",
     params: Mapping[str, str | sp.Set] | Sequence[str] = (),
-    support: str | sp.Set = "reals",
+    support: str | sp.Set | Sequence[str | sp.Set] = "reals",
     *,
     sampler: Callable[..., Any] | None = None,
     expfam: ExpFamily | None = None,
     description: str = "",
+    normalize: bool = False,
 ) -> Family:
     r"""A family from its log-density.
+
+    The density must integrate (or sum) to 1 over the support: this is checked
+    at random valid parameters (symbolically where SymPy is quick, otherwise by
+    30-digit quadrature; see :mod:`symfisher.families.normalization`); families
+    of several variables are not checked yet. With ``normalize=True`` the
+    log-density may be unnormalised instead and :math:`\log Z(\theta)` is
+    subtracted, in closed form.
 
     Args:
       name: identifier for tables, caches and generated files.
       log_density: :math:`\log p_\theta(x)` as text (parsed safely, never
         evaluated) or a SymPy expression (symbols are matched by name).
-      variable: name of the random variable.
+      variable: name of the random variable, or a list of names for a
+        vector variable (then ``support`` is ``"simplex"`` or one support per
+        name).
       params: parameter name to domain (``"real"``, ``"positive"``,
         ``"unit_interval"``, ``"nonnegative"``, ``"negative"`` or a SymPy
         Interval), in order; a plain sequence of names means all real.
       support: ``"reals"``, ``"positive_reals"``, ``"nonnegative_reals"``,
         ``"unit_interval"``, ``"nonnegative_integers"``, ``"positive_integers"``,
         ``"binary"``, ``"range(a, b)"`` (integers a..b-1), ``"interval(a, b)"``
-        (open; bounds may use parameters), or a SymPy Set.
+        (open; bounds may use parameters), or a SymPy Set. For several
+        variables: ``"simplex"``, the open simplex :math:`x_i > 0`,
+        :math:`\sum_i x_i < 1` (a :math:`(k+1)`-component Dirichlet is written
+        in its first :math:`k` coordinates, :math:`x_{k+1} = 1 - \sum_i x_i`),
+        or a list with one of the above per variable, their product (e.g.
+        ``["reals", "positive_reals"]``; an ``interval`` may use the earlier
+        variables, ``["unit_interval", "interval(0, 1 - x1)"]``).
       sampler: optional ``sample(key, theta, shape)`` for Monte Carlo checks.
-      expfam: optional exponential-family form (unlocks exact moments).
+      expfam: optional exponential-family form (unlocks exact moments);
+        when not given it is recognised where the log-density is
+        :math:`\sum_j \eta_j(\theta) T_j(x) - A(\theta) + \log h(x)` (see
+        :mod:`symfisher.families.expfam_recognise`).
       description: one line for tables.
+      normalize: divide the density by its normaliser
+        :math:`Z(\theta) = \int e^{\log p}`, found in closed form by SymPy.
 
     Raises:
-      FamilyError: naming the parameter, support or symbol that is wrong.
+      FamilyError: naming the parameter, support or symbol that is wrong; the
+        total the density integrates to at a parameter point when it is not 1;
+        a total that diverges; with ``normalize=True``, a normaliser SymPy
+        cannot find in closed form.
       ParseError: naming the offending token of a string.
     """
     _check_name(name, "family name")
-    _check_name(variable, "variable name")
+    vnames = _variable_names(name, variable)
     if isinstance(params, Mapping):
         spec = dict(params)
     else:
@@ -80,14 +113,13 @@ def define_family(
     domains = []
     for pname, dom in spec.items():
         _check_name(pname, "parameter name")
-        if pname == variable:
+        if pname in vnames:
             raise FamilyError(f"{name}: parameter {pname!r} has the variable's name")
         d = domain(dom, pname)
         psyms[pname] = param_symbol(pname, d)
         domains.append(d)
-    supp = parse_support(support, psyms)
-    x = variable_symbol(variable, supp)
-    table = {**psyms, variable: x}
+    xs, supps = variables_and_supports(name, vnames, support, psyms)
+    table = {**psyms, **{v.name: v for v in xs}}
     if isinstance(log_density, str):
         logp = parse_expr(log_density, table)
     elif isinstance(log_density, sp.Expr):
@@ -99,17 +131,26 @@ def define_family(
         )
     if logp.has(sp.I, sp.zoo, sp.nan):
         raise FamilyError(f"{name}: log_density is not real-valued: {logp}")
-    return Family(
+    family = Family(
         name=name,
         params=tuple(psyms.values()),
         domains=tuple(domains),
-        variables=(x,),
+        variables=xs,
         log_density=logp,
-        supports=(supp,),
+        supports=supps,
         sampler=sampler,
         expfam=expfam,
         description=description or f"user family {name}",
     )
+    if normalize:
+        logz = log_normalizer(family)
+        family = replace(family, log_density=family.log_density - logz)
+    check_normalization(family)
+    if expfam is None:
+        found = recognise_expfam(family)
+        if found is not None:
+            family = replace(family, expfam=found)
+    return family
 
 
 def _rebind(expr: sp.Expr, table: Mapping[str, sp.Symbol], name: str) -> sp.Expr:
@@ -123,6 +164,68 @@ def _rebind(expr: sp.Expr, table: Mapping[str, sp.Symbol], name: str) -> sp.Expr
             )
         mapping[s] = table[s.name]
     return expr.xreplace(mapping)
+
+
+def _variable_names(name: str, variable: str | Sequence[str]) -> list[str]:
+    """The variable name(s) as a checked list."""
+    names = [variable] if isinstance(variable, str) else list(variable)
+    if not names:
+        raise FamilyError(f"{name}: declare at least one variable")
+    for v in names:
+        _check_name(v, "variable name")
+    if len(set(names)) != len(names):
+        raise FamilyError(f"{name}: variable names repeat: {names}")
+    return names
+
+
+def variables_and_supports(
+    name: str,
+    variables: Sequence[str],
+    support: str | sp.Set | Sequence[str | sp.Set],
+    params: Mapping[str, sp.Symbol],
+) -> tuple[tuple[sp.Symbol, ...], tuple[sp.Set, ...]]:
+    """Variable symbols and one support per variable (see ``define_family``).
+
+    Raises:
+      FamilyError: naming the variable and the support when a support is
+        unknown, or when the number of supports and variables differ.
+    """
+    k = len(variables)
+    if isinstance(support, str) and support.strip() in JOINT_SUPPORTS:
+        xs = tuple(sp.Symbol(v, positive=True) for v in variables)
+        return xs, simplex_supports(xs)
+    if isinstance(support, str | sp.Set):
+        if k == 1:
+            specs: list[str | sp.Set] = [support]
+        else:
+            raise FamilyError(
+                f"{name}: support {support!r} is for one variable but there are "
+                f"{k} variables {list(variables)}; pass one support per variable, "
+                f"e.g. support={[support] * k!r}, or support='simplex'"
+            )
+    else:
+        specs = list(support)
+    if len(specs) != k:
+        raise FamilyError(
+            f"{name}: {len(specs)} supports {specs!r} for {k} variables "
+            f"{list(variables)}; give exactly one support per variable"
+        )
+    xs_list: list[sp.Symbol] = []
+    supps: list[sp.Set] = []
+    for v, spec in zip(variables, specs, strict=True):
+        if isinstance(spec, str) and spec.strip() in JOINT_SUPPORTS:
+            raise FamilyError(
+                f"{name}: support {spec!r} of variable {v!r} is a joint support "
+                f"of all the variables; pass support={spec.strip()!r}, not a list"
+            )
+        earlier = {x.name: x for x in xs_list}
+        try:
+            s = parse_support(spec, {**params, **earlier})
+        except FamilyError as e:
+            raise FamilyError(f"{name}: support of variable {v!r}: {e}") from e
+        xs_list.append(variable_symbol(v, s))
+        supps.append(s)
+    return tuple(xs_list), tuple(supps)
 
 
 _RANGE = re.compile(r"^\s*(range|interval)\s*\((.*)\)\s*$", re.S)
@@ -340,7 +443,7 @@ def _check_image(
         log_density=sp.Integer(0),
         supports=(),
     )
-    from symfisher.derive.numeric import random_point
+    from symfisher.families.points import random_point
 
     old_dom = dict(zip(family.params, family.domains, strict=True))
     for _ in range(5):

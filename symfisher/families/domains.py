@@ -27,6 +27,27 @@ SUPPORTS: dict[str, sp.Set] = {
 }
 
 
+#: Joint supports of several variables by name (not products of coordinates).
+JOINT_SUPPORTS: tuple[str, ...] = ("simplex",)
+
+
+def simplex_supports(variables: tuple[sp.Symbol, ...]) -> tuple[sp.Set, ...]:
+    r"""The open simplex as iterated intervals, one per variable.
+
+    .. math:: \{x : x_i > 0,\ \textstyle\sum_i x_i < 1\}, \qquad
+       x_i \in \big(0,\ 1 - \textstyle\sum_{j<i} x_j\big)
+
+    The bounds of a coordinate may use the *earlier* coordinates (see
+    :attr:`symfisher.families.family.Family.supports`). With ``k`` variables
+    this is the density space of a ``(k+1)``-component Dirichlet written in its
+    first ``k`` coordinates, :math:`x_{k+1} = 1 - \sum_i x_i`.
+    """
+    out = []
+    for i in range(len(variables)):
+        out.append(sp.Interval.open(0, 1 - sp.Add(*variables[:i])))
+    return tuple(out)
+
+
 def domain(spec: str | sp.Set, name: str = "parameter") -> sp.Set:
     """Resolve a domain given by name or as a SymPy interval.
 

@@ -88,7 +88,10 @@ class Family:
       domains: one SymPy set per parameter (what valid input is).
       variables: the random variable(s) :math:`x`; several for vector families.
       log_density: :math:`\log p_\theta(x)` (density or mass).
-      supports: one SymPy set per variable; the support is their product.
+      supports: one SymPy set per variable; the support is their product,
+        except that the bounds of an interval may use *earlier* variables: the
+        support is then the iterated region, e.g. the open simplex
+        :math:`x_1 \in (0, 1)`, :math:`x_2 \in (0, 1 - x_1)`.
       sampler: ``sample(key, theta, shape)`` in JAX, or ``None``.
       expfam: exponential-family form, when declared.
       cumulants: a cumulant function of atoms of :math:`x`, when declared (it
@@ -125,6 +128,13 @@ class Family:
                 f"{self.name}: {len(self.variables)} variables but "
                 f"{len(self.supports)} supports"
             )
+        for i, (v, s) in enumerate(zip(self.variables, self.supports, strict=True)):
+            later = s.free_symbols & set(self.variables[i:])
+            if later:
+                raise FamilyError(
+                    f"{self.name}: the support of {v} ({sp.sstr(s)}) may use only "
+                    f"earlier variables, not {sorted(map(str, later))}"
+                )
         names = [str(p) for p in self.params] + [str(v) for v in self.variables]
         if len(set(names)) != len(names):
             raise FamilyError(f"{self.name}: parameter/variable names repeat: {names}")
@@ -146,10 +156,29 @@ class Family:
 
     @property
     def support(self) -> sp.Set:
-        """Support of :math:`x`: one set, or the product of the coordinates' sets."""
+        """Support of :math:`x`: one set, or the product of the coordinates' sets.
+
+        For an iterated region (:attr:`support_is_product` false), the
+        ``ConditionSet`` of the points that meet every coordinate's bounds.
+        """
         if len(self.supports) == 1:
             return self.supports[0]
-        return sp.ProductSet(*self.supports)
+        if self.support_is_product:
+            return sp.ProductSet(*self.supports)
+        cond = sp.And(
+            *[
+                s.as_relational(v)
+                for v, s in zip(self.variables, self.supports, strict=True)
+            ]
+        )
+        reals = sp.ProductSet(*[sp.Reals for _ in self.variables])
+        return sp.ConditionSet(sp.Tuple(*self.variables), cond, reals)
+
+    @property
+    def support_is_product(self) -> bool:
+        """False when some coordinate's bounds depend on another coordinate."""
+        vs = set(self.variables)
+        return not any(s.free_symbols & vs for s in self.supports)
 
     @property
     def param_names(self) -> tuple[str, ...]:
@@ -283,11 +312,21 @@ class Family:
         return out
 
 
+#: Finite ranges longer than this are treated like count supports (summed with a
+#: bounded tail), never listed element by element.
+MAX_FINITE = 2**16
+
+
 def finite_values(s: sp.Set) -> tuple[sp.Expr, ...] | None:
-    """The elements of a finite set, or ``None`` when infinite or symbolic."""
+    """The elements of a finite set, or ``None`` when infinite, symbolic or huge."""
     if isinstance(s, sp.FiniteSet):
         return tuple(s.args)
-    if isinstance(s, sp.Range) and s.size.is_finite and s.size.is_number:
+    if (
+        isinstance(s, sp.Range)
+        and s.size.is_finite
+        and s.size.is_number
+        and s.size <= MAX_FINITE
+    ):
         return tuple(s)
     return None
 

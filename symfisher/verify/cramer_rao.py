@@ -125,7 +125,7 @@ RCOND = 1e-9
 #: the interior before the stochastic MLE check is failed outright.
 MAX_NONCONVERGED = 0.05
 #: Time given to :func:`expect` for a closed form of E[x] (memoised per family).
-EXPECT_SECONDS = 1.0
+EXPECT_SECONDS = 10.0
 
 #: Gaussian sample covariances behind the null means of log extreme eigenvalues.
 NULL_DRAWS = 2000

@@ -1,7 +1,13 @@
 r"""``verify``: Monte Carlo and deterministic checks of a family's kernels.
 
+A family defined without a sampler gets the generic one of
+:mod:`symfisher.families.generic_sampler` (exact categorical on finite supports,
+inverse CDF with a stated u-error of 1e-10 otherwise); a report line at each
+point names it and its measured error, and where none can be built the run
+raises :class:`~symfisher.errors.FamilyError` saying to pass ``sampler=``.
+
 At each of several seeded valid parameter points, with :math:`x_i \sim p_\theta`
-drawn by the family's own sampler and :math:`F` the kernels' ``fisher``:
+drawn by the family's sampler and :math:`F` the kernels' ``fisher``:
 
 =============================  =====================================================
 check                          claim (per entry, z-test unless noted)
@@ -88,6 +94,12 @@ def _resolve(family: Family | str, kernels: Any) -> tuple[Family, Any]:
         raise FamilyError(
             f"family must be a catalog name or a Family, got {type(family).__name__}"
         )
+    if family.sampler is None:
+        # the generic sampler (inverse CDF / exact categorical), or a FamilyError
+        # saying what to pass where none can be built
+        from symfisher.families.generic_sampler import with_sampler
+
+        family = with_sampler(family)
     if kernels is None:
         from symfisher.kernels import kernels as load
 
@@ -343,6 +355,12 @@ def verify_many(
         traces: list[Trace] = []
         resolved = [_resolve(f, k) for f, k in zip(families, kernels, strict=True)]
         all_points = [_points(fam, points, seed) for fam, _ in resolved]
+        # generic samplers build their tables here, outside jit, so that a point
+        # they cannot serve raises a FamilyError naming it before any sampling
+        notes = {
+            id(fam): [_generic_sampler_note(fam, th) for th in pts]
+            for (fam, _), pts in zip(resolved, all_points, strict=True)
+        }
         m_est = sum(
             len(pts) * (2 * len(fam.variables) + fam.n_params * (fam.n_params + 2) + 3)
             for (fam, _), pts in zip(resolved, all_points, strict=True)
@@ -379,7 +397,8 @@ def verify_many(
                     )
                     for tr in t:
                         tr.point_index = i
-                    checks += c
+                    note = notes[id(fam)][i]
+                    checks += ([note] if note is not None else []) + c
                     traces += t
                     if cramer_rao and i == 0:
                         checks += _cramer_rao(
@@ -580,6 +599,27 @@ def _cached_fn(K: Kernels, P: int, parts: set[str]) -> Callable:
     if key not in _FN_CACHE:
         _FN_CACHE[key] = (_sample_fn(K, P, parts), funcs)
     return _FN_CACHE[key][0]
+
+
+def _generic_sampler_note(fam: Family, theta: np.ndarray) -> Check | None:
+    """A report line naming the generic sampler and its error at ``theta``."""
+    from symfisher.families.generic_sampler import GenericSampler
+
+    if not isinstance(fam.sampler, GenericSampler):
+        return None
+    info = fam.sampler.info(theta)
+    err = "exact" if info.stated_error == 0 else f"u-error ≤ {info.stated_error:.0e}"
+    return Check(
+        fam.name,
+        f"sampler: generic {info.method}, {err}",
+        "",
+        _named(fam, theta),
+        "report",
+        verdict="report",
+        message=info.describe()
+        + " (the family has no sampler of its own: pass sampler= to define_family "
+        "to use one)",
+    )
 
 
 _SAMPLER_CACHE: dict[tuple, Callable] = {}

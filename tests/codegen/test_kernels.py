@@ -16,7 +16,7 @@ from tests.conftest import CATALOG
 jax.config.update("jax_enable_x64", True)
 
 WITH_FISHER = [n for n in CATALOG if n != "uniform"]
-WITH_KL = [n for n in WITH_FISHER if n not in ("laplace", "student_t")]
+WITH_KL = [n for n in WITH_FISHER if n != "student_t"]
 RTOL = 1e-12
 # Kernels whose formulas are differences of nearly equal terms at random points
 # get an absolute floor relative to the largest entry (1e-12 of it).
@@ -187,10 +187,13 @@ def test_unknown_family_names_the_available_kernels():
         sf.kernels("../etc/passwd")
 
 
-@pytest.mark.parametrize("name", ["laplace", "student_t"])
-def test_missing_closed_form_kl_says_so(name):
-    with pytest.raises(NotImplementedError, match=name):
-        sf.kernels(name).kl(jnp.ones(2), jnp.ones(2))
+@pytest.mark.parametrize("name", ["student_t"])
+def test_missing_closed_form_kl_is_quadrature_and_says_so(name):
+    """No closed-form KL: the kernel is generated quadrature (tests/codegen/test_quadrature.py)."""
+    k = sf.kernels(name)
+    assert k.PROVENANCE["kl"].startswith("quadrature: ")
+    assert "Accuracy:" in k.kl.__doc__
+    assert float(k.kl(jnp.ones(2), jnp.ones(2))) == 0.0
 
 
 def test_non_regular_family_refuses_fisher_and_says_why():

@@ -720,7 +720,10 @@ def test_markdown_and_table(correct):
     assert "Result: **PASSED**" in md
     assert "| family | verdict | checks | failed | not applicable |" in md
     assert "| normal | pass | 39 | 0 | 0 |" in md
-    assert re.search(r"\| laplace \| pass \| \d+ \| 0 \| 6 \|", md)
+    # laplace: -E[H] = F is not applicable at its 3 points (the Dirac mass); its
+    # closed-form KL is checked like any other
+    assert re.search(r"\| laplace \| pass \| \d+ \| 0 \| 3 \|", md)
+    assert any("KL" in c.name and c.verdict == "pass" for c in laplace.checks)
     assert "not twice differentiable" in md  # the notes section
     failing = Report([Check("x", "E[s] = 0", verdict="fail", message="planted")])
     assert "Result: **FAILED**" in failing.to_markdown()
@@ -774,3 +777,95 @@ def test_cli_exit_code_1_on_failure(tmp_path, monkeypatch, capsys):
     assert cli.main(["verify", "no_such_family"]) == 2
     assert "unknown family no_such_family" in capsys.readouterr().err
     assert cli.main(["verify"]) == 2  # neither names nor --all
+
+
+# -- families without a sampler: the generic one (issue 12, part 5) -----------------
+USER_GAMMA = "(a - 1)*log(x) - b*x + a*log(b) - loggamma(a)"
+USER_BERNOULLI = "x*log(p) + (1 - x)*log(1 - p)"
+
+
+def _user_gamma(**kw):
+    return sf.define_family(
+        "user_gamma",
+        USER_GAMMA,
+        params={"a": "positive", "b": "positive"},
+        support="positive_reals",
+        **kw,
+    )
+
+
+@pytest.mark.parametrize(
+    "make, method",
+    [
+        (_user_gamma, "sampler: generic inverse CDF (PINV), u-error ≤ 1e-10"),
+        (
+            lambda: sf.define_family(
+                "user_bernoulli",
+                USER_BERNOULLI,
+                params={"p": "unit_interval"},
+                support="binary",
+            ),
+            "sampler: generic exact categorical, exact",
+        ),
+    ],
+    ids=["gamma", "bernoulli"],
+)
+def test_user_family_without_sampler_passes_with_the_generic_one(make, method):
+    fam = make()
+    assert fam.sampler is None
+    report, _ = _run(fam, seed=0, points=2)
+    assert report.passed, [c for c in report.checks if c.failed]
+    notes = [c for c in report.checks if c.name.startswith("sampler: generic")]
+    assert [c.name for c in notes] == [method] * 2
+    assert all(c.verdict == "report" and "generic sampler" in c.message for c in notes)
+    moments = [c for c in report.checks if c.name == "sampler moments"]
+    assert moments and all(c.verdict == "pass" for c in moments)
+
+
+@pytest.mark.slow
+def test_weibull_from_a_string_without_sampler_passes():
+    """A textbook family typed by a user: no sampler, Fisher with pi^2/6 and gamma."""
+    fam = sf.define_family(
+        "user_weibull",
+        "log(k) - log(lam) + (k - 1)*log(x/lam) - (x/lam)**k",
+        params={"k": "positive", "lam": "positive"},
+        support="positive_reals",
+    )
+    report, _ = _run(fam, seed=0, points=2)
+    assert report.passed, [c for c in report.checks if c.failed]
+    names = {c.name for c in report.checks}
+    assert "sampler: generic inverse CDF (PINV), u-error ≤ 1e-10" in names
+    assert {"E[s] = 0", "E[s s^T] = F", "sampler moments"} <= names
+
+
+def test_wrong_sampler_of_a_user_family_fails_where_the_generic_one_passes():
+    """Power: the generic sampler scaled by 1.05, passed as the family's own sampler."""
+    from symfisher.families.generic_sampler import default_sampler
+
+    good = default_sampler(_user_gamma())
+
+    def wrong(key, theta, shape=()):
+        return 1.05 * good(key, theta, shape)
+
+    report, _ = _run(
+        _user_gamma(sampler=wrong), seed=0, points=1, n_samples=2**16, cramer_rao=False
+    )
+    assert not any(c.name.startswith("sampler: generic") for c in report.checks)
+    failed = {c.name for c in report.checks if c.failed}
+    assert "sampler moments" in failed, failed
+
+
+def test_family_no_generic_sampler_can_serve_names_what_to_pass():
+    import sympy as sp
+
+    x1, x2, mu = sp.Symbol("x1"), sp.Symbol("x2"), sp.Symbol("mu")
+    fam = sf.Family(
+        "plane",
+        (mu,),
+        (sp.Reals,),
+        (x1, x2),
+        -((x1 - mu) ** 2) / 2 - x2**2 / 2 - sp.log(2 * sp.pi),
+        (sp.Reals, sp.Reals),
+    )
+    with pytest.raises(FamilyError, match=r"plane: no generic sampler.*sampler="):
+        verify(fam, seed=0)
