@@ -1,6 +1,7 @@
 """Quadrature kernels of families with no closed form, against 50-digit mpmath."""
 
 import itertools
+import math
 import random
 
 import jax
@@ -12,6 +13,7 @@ import sympy as sp
 import symfisher as sf
 from symfisher.codegen import emit
 from symfisher.codegen.generate import module_text
+from symfisher.codegen.printer import KernelPrinter
 from symfisher.derive.numeric import expectation_numeric
 from symfisher.families.family import Family
 from symfisher.parse import parse_expr
@@ -314,3 +316,29 @@ def test_ranges_outside_the_domain_are_refused():
         emit.dense_module(d, "0" * 64, numeric=True, ranges={"a": (-1.0, 2.0)})
     with pytest.raises(sf.SymfisherError, match="unknown parameter"):
         emit.dense_module(d, "0" * 64, numeric=True, ranges={"zz": (1.0, 2.0)})
+
+
+def test_max_and_min_print_as_jax_and_run(tmp_path):
+    """A zero-inflated Poisson written with Max(1 - x, 0) (SymPy's printer would
+    write functools.reduce, which a standalone module cannot import)."""
+    fam = sf.define_family(
+        "zip_max",
+        "log(w*Max(1 - x, 0) + (1 - w)*exp(-lam)*lam**x/factorial(x))",
+        params={"w": "unit_interval", "lam": "positive"},
+        support="nonnegative_integers",
+    )
+    text = module_text(sf.derive(fam, seconds=2))
+    assert "functools" not in text and "jnp.maximum" in text
+    (tmp_path / "zip_max.py").write_text(text, encoding="utf-8")
+    k = sf.kernels("zip_max", path=tmp_path)
+    w, lam = 0.3, 1.7
+    theta = jnp.array([w, lam])
+    for x in (0, 1, 4):
+        want = math.log(
+            w * (x == 0) + (1 - w) * math.exp(-lam) * lam**x / math.factorial(x)
+        )
+        assert float(k.log_prob(theta, jnp.array(float(x)))) == pytest.approx(
+            want, rel=1e-13
+        )
+    lo = KernelPrinter().doprint(sp.Min(*sp.symbols("a b c")))
+    assert lo == "jnp.minimum(a, jnp.minimum(b, c))"
