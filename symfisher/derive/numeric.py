@@ -331,7 +331,8 @@ def _quad_scalar(
     float64 evaluation puts :math:`\log p` below ``LOG_FLOOR`` the integrand is
     taken as 0, so that far tails (Gumbel's :math:`e^{-e^{-z}}`) cost nothing.
     """
-    pts = _breakpoints(support, point, _mode_points(logp, x, support))
+    scan = points.mode_points(logp, x, float(support.inf), float(support.sup))
+    pts = _breakpoints(support, point, scan)
     y = sp.Dummy("y", nonnegative=True)
     total, err = mpmath.mpf(0), mpmath.mpf(0)
     for a, b in itertools.pairwise(pts):
@@ -383,40 +384,6 @@ def _exact(v: mpmath.mpf) -> sp.Expr:
     if v == int(v):
         return sp.Integer(int(v))
     return sp.Float(v, DPS)
-
-
-def _mode_points(logp: sp.Expr, x: sp.Symbol, support: sp.Set) -> list[float]:
-    """The mode of the density and a few widths around it, from a float64 grid scan.
-
-    Breakpoints there keep tanh–sinh from missing a narrow peak far from 0.
-    """
-    import numpy as np
-
-    lo, hi = float(support.inf), float(support.sup)
-    t = np.linspace(-60.0, 60.0, 4001)
-    if np.isfinite(lo) and np.isfinite(hi):
-        grid = lo + (hi - lo) / (1.0 + np.exp(-t / 4))
-    elif np.isfinite(lo):
-        grid = lo + np.exp(t / 2)
-    elif np.isfinite(hi):
-        grid = hi - np.exp(t / 2)
-    else:
-        grid = np.sinh(t / 2)
-    try:
-        f = sp.lambdify([x], logp, modules=["scipy", "numpy"], dummify=True)
-        with np.errstate(all="ignore"):
-            vals = np.asarray(f(grid), dtype=float) * np.ones_like(grid)
-    except Exception:
-        return []
-    vals[~np.isfinite(vals)] = -np.inf
-    if not np.isfinite(vals).any():
-        return []
-    k = int(np.argmax(vals))
-    mode = grid[k]
-    near = vals > vals[k] - 20.0  # where the density is within e^-20 of its peak
-    width = max(float(grid[near].max() - grid[near].min()), 1e-300)
-    pts = [mode + c * width for c in (-1.0, -0.25, 0.0, 0.25, 1.0)]
-    return [p for p in pts if lo < p < hi]
 
 
 def _breakpoints(

@@ -44,7 +44,7 @@ from sympy.core.cache import clear_cache
 
 from symfisher.errors import FamilyError, SymbolicTimeout
 from symfisher.families.family import Family, finite_values
-from symfisher.families.points import random_point
+from symfisher.families.points import mode_points, random_point, real_values
 from symfisher.timelimit import run_limited
 
 #: Working precision (decimal digits) of the numeric check.
@@ -332,7 +332,7 @@ def _count_start(logp: sp.Expr, x: sp.Symbol, lo: int | None, hi: int | None) ->
     def value(k: int) -> float:
         with np.errstate(all="ignore"):
             try:
-                v = float(_real(f(float(k))))
+                v = float(real_values(f(float(k))))
             except (OverflowError, ValueError, ZeroDivisionError, TypeError):
                 return -np.inf
         return v if np.isfinite(v) or v == np.inf else -np.inf
@@ -414,7 +414,7 @@ def _euler_maclaurin_tail(
     p0, dp0, e0 = terms(k)
     fk = mpmath.mpf(k)
     fn = mpmath.inf if end is None else mpmath.mpf(end)
-    inner = {mpmath.mpf(v) for v in _mode_points(logp, x, fk, fn)}
+    inner = {mpmath.mpf(v) for v in mode_points(logp, x, float(fk), float(fn), 2001)}
     inner |= set(_kinks(logp, x, fk, fn))
     pts = [fk, *sorted(p for p in inner if fk < p < fn), fn]
     integral, qerr = mpmath.quad(_guarded(logp, x), pts, error=True)
@@ -448,7 +448,7 @@ def _quad(
     if _heavy_end(logp, x, fa, fb):
         return mpmath.inf, mpmath.inf
     inner = {mpmath.mpf(0), *(mpmath.mpf(v) for v in point.values())}
-    inner |= {mpmath.mpf(v) for v in _mode_points(logp, x, fa, fb)}
+    inner |= {mpmath.mpf(v) for v in mode_points(logp, x, float(fa), float(fb), 2001)}
     inner |= set(_kinks(logp, x, fa, fb))
     pts = [fa, *sorted(p for p in inner if fa < p < fb), fb]
     if len(pts) == 2:  # an end segment needs a finite length
@@ -513,7 +513,7 @@ def _end_segment(
         v = mpmath.exp(u)
         with np.errstate(all="ignore"):
             try:
-                approx = float(_real(cheap(float(v))))
+                approx = float(real_values(cheap(float(v))))
             except (OverflowError, ValueError, ZeroDivisionError, TypeError):
                 approx = float("nan")
         if approx < LOG_FLOOR:
@@ -541,14 +541,6 @@ def _end_segment(
     return mpmath.re(v) + piece, e + abs(piece - head / (s2 + 1))
 
 
-def _real(values: object) -> np.ndarray:
-    """Float64 values, NaN where a cheap evaluation came out complex."""
-    z = np.asarray(values)
-    if np.iscomplexobj(z):
-        return np.where(z.imag == 0, z.real, np.nan)
-    return z.astype(float)
-
-
 def _heavy_end(logp: sp.Expr, x: sp.Symbol, a: mpmath.mpf, b: mpmath.mpf) -> bool:
     r"""Whether :math:`|x|\,p(x)` stays away from 0 toward an infinite end.
 
@@ -560,7 +552,7 @@ def _heavy_end(logp: sp.Expr, x: sp.Symbol, a: mpmath.mpf, b: mpmath.mpf) -> boo
             continue
         with np.errstate(all="ignore"):
             try:
-                lv = float(_real(f(v)))
+                lv = float(real_values(f(v)))
             except (OverflowError, ValueError, ZeroDivisionError, TypeError):
                 continue
         if lv + np.log(abs(v)) > -5.0:
@@ -585,7 +577,7 @@ def _guarded(logp: sp.Expr, var: sp.Symbol) -> Callable:
     def integrand(v: mpmath.mpf) -> mpmath.mpf:
         with np.errstate(all="ignore"):
             try:
-                approx = float(_real(cheap(float(v))))
+                approx = float(real_values(cheap(float(v))))
             except (OverflowError, ValueError, ZeroDivisionError, TypeError):
                 approx = float("nan")
         if approx < LOG_FLOOR:
@@ -631,7 +623,7 @@ def _kinks(
         try:
             cheap = sp.lambdify([x], arg, modules=["scipy", "numpy"], dummify=True)
             with np.errstate(all="ignore"):
-                vals = np.sign(_real(cheap(grid)) * np.ones_like(grid))
+                vals = np.sign(real_values(cheap(grid)) * np.ones_like(grid))
         except Exception:
             continue
         for i in np.flatnonzero(vals[:-1] * vals[1:] < 0):
@@ -654,39 +646,6 @@ def _end(v: sp.Expr) -> mpmath.mpf:
     if v == -sp.oo:
         return -mpmath.inf
     return mpmath.mpf(str(sp.N(v, DPS + 5)))
-
-
-def _mode_points(
-    logp: sp.Expr, x: sp.Symbol, a: mpmath.mpf, b: mpmath.mpf
-) -> list[float]:
-    """The mode and a few widths around it, from a float64 grid scan.
-
-    Breakpoints there keep tanh–sinh from missing a narrow peak far from 0.
-    """
-    t = np.linspace(-60.0, 60.0, 2001)
-    fa, fb = float(a), float(b)
-    if np.isfinite(fa) and np.isfinite(fb):
-        grid = fa + (fb - fa) / (1.0 + np.exp(-t / 4))
-    elif np.isfinite(fa):
-        grid = fa + np.exp(t / 2)
-    elif np.isfinite(fb):
-        grid = fb - np.exp(t / 2)
-    else:
-        grid = np.sinh(t / 2)
-    try:
-        f = sp.lambdify([x], logp, modules=["scipy", "numpy"], dummify=True)
-        with np.errstate(all="ignore"):
-            vals = _real(f(grid)) * np.ones_like(grid)
-    except Exception:
-        return []
-    vals[~np.isfinite(vals)] = -np.inf
-    if not np.isfinite(vals).any():
-        return []
-    k = int(np.argmax(vals))
-    near = vals > vals[k] - 20.0
-    width = max(float(grid[near].max() - grid[near].min()), 1e-300)
-    pts = [grid[k] + c * width for c in (-1.0, -0.25, 0.0, 0.25, 1.0)]
-    return [float(p) for p in pts if fa < p < fb]
 
 
 # -- verdicts ----------------------------------------------------------------------
