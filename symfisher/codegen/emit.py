@@ -28,6 +28,7 @@ from symfisher.derive.derivation import Derivation
 from symfisher.derive.numeric import random_point
 from symfisher.errors import SymfisherError
 from symfisher.families.family import Family, finite_values
+from symfisher.families.normalizer import has_normalizer, normalizers
 
 CHECK_DPS = 30
 #: ``PROVENANCE`` value of a function printed from a closed form.
@@ -47,6 +48,9 @@ KERNEL_FUNCTIONS = (
 ALL_CLOSED = dict.fromkeys(KERNEL_FUNCTIONS, CLOSED)
 #: Quadrature kernel -> the accuracy estimate (``Rule.error`` key) it inherits.
 QUAD_SOURCES = {
+    "log_prob": "normalizer",
+    "score": "normalizer",
+    "hessian_log_prob": "normalizer",
     "fisher": "fisher",
     "fisher_diag": "fisher",
     "fvp": "fisher",
@@ -143,6 +147,7 @@ def body(
     Outputs are broadcast to ``ref`` (a printed expression) so that constant
     entries have the batch shape.
     """
+    exprs, head, probe = normalizer_sums(printer, exprs, probe)
     rewritten = [erf_complements(stable(e)) for e in exprs]
     if probe is not None:
         for e, r in zip(exprs, rewritten, strict=True):
@@ -150,9 +155,57 @@ def body(
     repl, reduced = sp.cse(
         rewritten, symbols=sp.numbered_symbols("_t"), order="canonical"
     )
-    lines = [f"{sym} = {printer.doprint(val)}" for sym, val in repl]
+    lines = head + [f"{sym} = {printer.doprint(val)}" for sym, val in repl]
     outs = [f"_bc({printer.doprint(e)}, {ref})" for e in reduced]
     return lines, outs
+
+
+def normalizer_sums(
+    printer: KernelPrinter,
+    exprs: Sequence[sp.Expr],
+    probe: dict[sp.Symbol, sp.Expr] | None,
+) -> tuple[list[sp.Expr], list[str], dict[sp.Symbol, sp.Expr] | None]:
+    r"""Quadrature normalisers (:mod:`symfisher.families.normalizer`) as sums over the rule.
+
+    Each integral :math:`\int h_\theta(x)\,dx` (or sum) becomes a name
+    assigned before the body, :math:`\sum_i w_i h_\theta(x_i)` over the
+    module's nodes (``_quad_nodes``); :math:`\log \int e^{f_\theta}` is a
+    log-sum-exp, :math:`\log \sum_i e^{\log w_i + f_\theta(x_i)}`. The names
+    depend on :math:`\theta` only, so the CSE pass never reaches inside an
+    integral. Returns the expressions with the names in, the assignments and
+    the probe with a value for each name (rewrites hold for any value).
+    """
+    nodes = sorted(
+        set().union(*(normalizers(e) for e in exprs)), key=sp.default_sort_key
+    )
+    if not nodes:
+        return list(exprs), [], probe
+    head = ["_qx, _qlw = _quad_nodes(theta)"]
+    sub: dict[sp.Expr, sp.Expr] = {}
+    names: dict[sp.Symbol, sp.Expr] = {}
+    for k, node in enumerate(nodes):
+        h, (v, _, _) = node.function, node.limits[0]
+        wide = {  # a parameter against the nodes' axis
+            p: sp.Symbol(f"{identifier(p)}[..., None]", **p.assumptions0)
+            for p in h.free_symbols - {v}
+        }
+        wide[v] = sp.Symbol("_qx", **v.assumptions0)
+        at_nodes = h.xreplace(wide)
+        if isinstance(h, sp.exp):
+            name = sp.Symbol(f"_lz{k}", real=True)
+            terms = printer.doprint(erf_complements(stable(at_nodes.args[0])))
+            head.append(f"{name} = jss.logsumexp(_qlw + ({terms}), axis=-1)")
+            sub[sp.log(node)] = name
+            sub[node] = sp.exp(name)
+            names[name] = sp.Float(0.25 + k / 8, CHECK_DPS)
+        else:
+            name = sp.Symbol(f"_z{k}", real=True)
+            terms = printer.doprint(erf_complements(stable(at_nodes)))
+            head.append(f"{name} = jnp.sum(jnp.exp(_qlw) * ({terms}), axis=-1)")
+            sub[node] = name
+            names[name] = sp.Float(1.25 + k / 8, CHECK_DPS)
+    out = [e.xreplace(sub) for e in exprs]
+    return out, head, None if probe is None else {**probe, **names}
 
 
 def erf_complements(expr: sp.Expr) -> sp.Expr:
@@ -347,14 +400,25 @@ def dense_module(
     msgs, conds = domain_checks(fam, printer)
     quad_fisher = d.regular and (d.fisher is None or numeric)
     quad_kl = d.regular and (d.kl is None or numeric)
+    quad_z = has_normalizer(fam.log_density)
     rule, no_rule = None, None
-    if quad_fisher or quad_kl:
+    if quad_fisher or quad_kl or quad_z:
         box = quadrature.param_box(fam, ranges)  # bad ranges: an error, not a stub
         try:
             rule = quadrature.build_rule(fam, list(d.score), box)
         except quadrature.QuadratureError as e:
             no_rule = str(e)
     provenance = dict.fromkeys(("log_prob", "score", "hessian_log_prob"), CLOSED)
+    if quad_z:
+        if rule is None:
+            raise CodegenError(
+                f"{fam.name}: the normaliser Z(theta) has no closed form and no "
+                f"quadrature rule could be built ({no_rule}), so no log_prob"
+            )
+        for fn in provenance:
+            provenance[fn] = rule.description().replace(
+                "quadrature: ", "quadrature (the normaliser Z(theta) only): ", 1
+            )
     for fn in ("fisher", "fisher_diag", "fvp", "cramer_rao"):
         if not d.regular:
             provenance[fn] = f"not available: {(d.regularity or '').split(';')[0]}"
@@ -409,7 +473,11 @@ def dense_module(
         "theta, x",
         r"Log-density :math:`\log p_\theta(x)`"
         + ("; -inf outside the support." if inside else ".")
-        + latex_note(fam.log_density),
+        + (
+            latex_note(fam.log_density).rstrip() + normalizer_note(fam, rule)
+            if quad_z
+            else latex_note(fam.log_density)
+        ),
         theta_lines + x_lines + lines,
         f"jnp.where({' & '.join(inside)}, {outs[0]}, -jnp.inf)" if inside else outs[0],
     )
@@ -530,6 +598,16 @@ def generated_by(fam: Family) -> str:
         if same:
             return f"`symfisher generate {fam.name}`"
     return f"`symfisher.generate(family, out)` in Python (user family {fam.name!r})"
+
+
+def normalizer_note(fam: Family, rule: quadrature.Rule) -> str:
+    """Docstring paragraph of ``log_prob`` when the normaliser is a quadrature sum."""
+    return (
+        "\n\n    The normaliser :math:`Z(\\theta)` (and, in ``score`` and"
+        " ``hessian_log_prob``,\n    its derivatives) is a sum over the quadrature"
+        " rule; the rest is closed form.\n    "
+        + _accuracy(fam, rule, "normalizer", "absolute error of log Z")
+    )
 
 
 def _accuracy(fam: Family, rule: quadrature.Rule, key: str, what: str) -> str:
@@ -679,7 +757,13 @@ def quadrature_kl(fam: Family, rule: quadrature.Rule) -> str:
         r"KL divergence :math:`\mathrm{KL}(p_{\theta_p} \| p_{\theta_q})` by"
         " quadrature (no closed form).\n\n"
         r"    .. math:: \mathrm{KL} \approx \sum_i w_i\, p_{\theta_p}(x_i)"
-        r" \big(\log p_{\theta_p}(x_i) - \log p_{\theta_q}(x_i)\big)"
+        r" \big(\log p_{\theta_p}(x_i) - \log p_{\theta_q}(x_i)"
+        r" + (\theta_q - \theta_p) \cdot s_{\theta_p}(x_i)\big)"
+        "\n\n"
+        r"    The score term integrates to 0 (:math:`\mathbb E[s] = 0`) and cancels"
+        " the\n    first-order part of the log-ratio, so that the rule's error"
+        r" scales as :math:`|\theta_q - \theta_p|^2`"
+        "\n    like the KL itself (nearby points keep their relative accuracy)."
         "\n\n    "
         + _accuracy(
             fam, rule, "kl", "relative error for pairs of distinct points of the range"
@@ -693,9 +777,12 @@ def quadrature_kl(fam: Family, rule: quadrature.Rule) -> str:
             "cq = jax.lax.stop_gradient(theta_q[..., None, :])",
             "lp = log_prob(cp, x)",
             "ok = jnp.isfinite(lp) & jnp.isfinite(log_prob(cq, x))",
+            "ok = ok & jnp.all(jnp.isfinite(score(cp, x)), axis=-1)",
             "x, log_w = _quad_keep(ok, lp, x, log_w)",
             "lp = log_prob(theta_p[..., None, :], x)",
             "lq = log_prob(theta_q[..., None, :], x)",
+            "ds = jnp.einsum('...ni,...i->...n', score(theta_p[..., None, :], x),"
+            " theta_q - theta_p)",
         ],
-        "jnp.sum(jnp.exp(log_w + lp) * (lp - lq), axis=-1)",
+        "jnp.sum(jnp.exp(log_w + lp) * (lp - lq + ds), axis=-1)",
     )

@@ -118,6 +118,9 @@ class KernelPrinter(JaxPrinter):
     def _print_Log1p(self, e: rewrite.Log1p) -> str:
         return f"jnp.log1p({self._print(e.args[0])})"
 
+    def _print_Expm1(self, e: rewrite.Expm1) -> str:
+        return f"jnp.expm1({self._print(e.args[0])})"
+
     def _print_Sigmoid(self, e: rewrite.Sigmoid) -> str:
         return self._special("expit", *e.args)
 

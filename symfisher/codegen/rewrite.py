@@ -15,6 +15,7 @@ derived form                           stable form (printed as)
 :math:`\cosh(a)^{-2}`                  :math:`4 \sigma(2a) \sigma(-2a)`
 :math:`I_n(x)`, :math:`x > 0`          :math:`e^{x}\, \mathrm{ie}_n(x)` (``jss.i0e``, ``jss.i1e``)
 :math:`c e^{-k|u|} + c k |u|`          :math:`c\,(\varphi(ku) + 1)`, ``ExpAbsRem`` (series / ``expm1``)
+:math:`\pm(1 - b^c)`, :math:`b > 0`    :math:`\mp\mathrm{expm1}(c \log b)` (``jnp.expm1``; symbolic :math:`c`)
 =====================================  ==========================================
 """
 
@@ -84,6 +85,20 @@ class BesselIE(sp.Function):
         return (BesselIE(n - 1, x) + BesselIE(n + 1, x)) / 2 - BesselIE(n, x)
 
 
+class Expm1(sp.Function):
+    r""":math:`e^{u} - 1`, accurate for small :math:`u`.
+
+    :math:`1 - x^a` (Kumaraswamy) rounds to 0 in float64 for :math:`x` within
+    a few ulps of 1 or small :math:`a`; :math:`-\mathrm{expm1}(a \log x)` keeps
+    its digits, and ``log`` of it stays finite inside the support.
+    """
+
+    nargs = 1
+
+    def fdiff(self, argindex: int = 1) -> sp.Expr:  # noqa: D102
+        return sp.exp(self.args[0])
+
+
 class ExpAbsRem(sp.Function):
     r""":math:`\varphi(z) = e^{-|z|} - 1 + |z|`: even, :math:`C^2`, :math:`z^2/2 + O(|z|^3)`.
 
@@ -100,7 +115,16 @@ class ExpAbsRem(sp.Function):
         return sp.sign(z) * (1 - sp.exp(-sp.Abs(z)))
 
 
-STABLE_FUNCTIONS = (Log1p, Sigmoid, Softplus, LogSumExp, LogGamma, BesselIE, ExpAbsRem)
+STABLE_FUNCTIONS = (
+    Log1p,
+    Sigmoid,
+    Softplus,
+    LogSumExp,
+    LogGamma,
+    BesselIE,
+    ExpAbsRem,
+    Expm1,
+)
 
 
 def elementary(expr: sp.Expr) -> sp.Expr:
@@ -122,6 +146,8 @@ def _elementary_node(e: sp.Expr) -> sp.Expr:
         return sp.loggamma(a[0])
     if isinstance(e, ExpAbsRem):
         return sp.exp(-sp.Abs(a[0])) - 1 + sp.Abs(a[0])
+    if isinstance(e, Expm1):
+        return sp.exp(a[0]) - 1
     n, x = a
     return sp.besseli(n, x) * sp.exp(-sp.Abs(x))
 
@@ -153,7 +179,20 @@ def stable(expr: sp.Expr) -> sp.Expr:
         expr = expr.replace(lambda e: isinstance(e, sp.Add), _exp_abs)
     if _has_logistic(expr):
         expr = _logistic(expr)
+    expr = expr.replace(lambda e: isinstance(e, sp.Add), _one_minus_power)
     return expr.replace(lambda e: isinstance(e, sp.log), _log)
+
+
+def _one_minus_power(e: sp.Add) -> sp.Expr:
+    r""":math:`\pm(1 - b^c)` (:math:`b > 0`, :math:`c` symbolic) as :math:`\mp\mathrm{expm1}(c \log b)`."""
+    if len(e.args) != 2:
+        return e
+    for one, sign in ((sp.S.One, -1), (sp.S.NegativeOne, 1)):
+        if one in e.args:
+            p = sign * (e - one)
+            if isinstance(p, sp.Pow) and p.base.is_positive and not p.exp.is_number:
+                return sign * Expm1(p.exp * sp.log(p.base))
+    return e
 
 
 def _split_monomial(t: sp.Expr) -> tuple[sp.Expr, tuple[tuple[sp.Symbol, int], ...]]:

@@ -22,6 +22,7 @@ from symfisher.derive.kl import KL
 from symfisher.derive.simplify import is_zero, tidy, tidy_matrix
 from symfisher.errors import SymbolicTimeout
 from symfisher.families.family import Family
+from symfisher.families.normalizer import has_normalizer, mp_log_density
 from symfisher.outcomes import fingerprint
 from symfisher.timelimit import run_limited
 
@@ -269,7 +270,10 @@ def _quadrature_kl_hessian(family: Family, point: dict[sp.Symbol, float]) -> sp.
     (x,) = family.variables
     P = family.params
     n = len(P)
-    lp = sp.lambdify([x, *P], family.log_density, modules="mpmath")
+    if has_normalizer(family.log_density):  # Z by quadrature, once per theta
+        lp = mp_log_density(family)
+    else:
+        lp = sp.lambdify([x, *P], family.log_density, modules="mpmath")
     with mpmath.workdps(KL_DPS):
         theta = [mpmath.mpf(point[p]) for p in P]
         h = mpmath.mpf(10) ** -KL_STEP

@@ -21,6 +21,7 @@ import sympy as sp
 from symfisher.errors import DerivationError, FamilyError
 from symfisher.families import points
 from symfisher.families.family import Family, finite_values
+from symfisher.families.normalizer import at_point
 from symfisher.timelimit import run_limited
 
 #: Working precision (decimal digits) of numeric expectations.
@@ -64,12 +65,12 @@ def expectations_numeric(
     ``dps`` is the working precision (decimal digits).
     """
     sub = {p: sp.Float(v, DPS) for p, v in point.items()}
-    logp = family.log_density.subs(sub)
+    logp = at_point(family.log_density, sub, DPS)
     vs = family.variables
     with mpmath.workdps(dps):
         dens = _fn(sp.exp(logp), vs)
         if family.is_finite:
-            funcs = [_fn(sp.sympify(f).subs(sub), vs) for f in fs]
+            funcs = [_fn(at_point(sp.sympify(f), sub, DPS), vs) for f in fs]
             grid = list(_product([finite_values(s) for s in family.supports]))
             vals = [
                 mpmath.fsum(dens(*map(int, g)) * fn(*map(int, g)) for g in grid)
@@ -79,11 +80,11 @@ def expectations_numeric(
         supports = [s.subs(sub) for s in family.supports]
         if not family.support_is_product and not family.is_discrete:
             if all(_finite_interval(s) for s in supports):
-                exprs = [sp.sympify(f).subs(sub) for f in fs]
+                exprs = [at_point(sp.sympify(f), sub, DPS) for f in fs]
                 return _tanh_sinh_region(family, supports, logp, exprs, dps)
         vals, errs = [], []
         for f in fs:
-            smooth, atoms = _split_delta(sp.sympify(f).subs(sub), vs)
+            smooth, atoms = _split_delta(at_point(sp.sympify(f), sub, DPS), vs)
             if len(vs) == 1 and not family.is_discrete:
                 v, e = _quad_scalar(logp, smooth, vs[0], supports[0], point)
             else:
@@ -374,7 +375,25 @@ def _guarded(logp: sp.Expr, f: sp.Expr, var: sp.Symbol):
                 approx = float("nan")
         if approx < LOG_FLOOR or approx == -np.inf:
             return mpmath.mpf(0)
-        return mpmath.exp(lp(v)) * fn(v)
+        try:
+            out = mpmath.exp(lp(v)) * fn(v)
+        except ZeroDivisionError:
+            out = None
+        if out is not None and mpmath.isfinite(out):
+            return out
+        # a node so close to a finite end (v is the distance to it) that
+        # 1 - (1 - v)**a rounds to 0 (a log of 0, a division by 0): again with
+        # as many more digits as v has leading zeros
+        extra = int(-mpmath.log10(abs(v))) + 10 if v != 0 else 0
+        if extra <= 10:
+            if out is None:
+                raise ZeroDivisionError(f"integrand at {v}")
+            return out
+        with mpmath.workdps(mpmath.mp.dps + extra):
+            try:
+                return +(mpmath.exp(lp(v)) * fn(v))
+            except ZeroDivisionError:
+                return mpmath.mpf(0)  # at the end itself: no mass
 
     return integrand
 

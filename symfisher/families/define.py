@@ -30,6 +30,7 @@ from symfisher.families.domains import (
 from symfisher.families.expfam_recognise import recognise_expfam
 from symfisher.families.family import Cumulants, ExpFamily, Family
 from symfisher.families.normalization import check_normalization, log_normalizer
+from symfisher.families.normalizer import has_normalizer, quadrature_log_normalizer
 from symfisher.parse import ALLOWED_CONSTANTS, ALLOWED_FUNCTIONS, parse_expr
 
 _NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
@@ -63,7 +64,9 @@ def define_family(
     30-digit quadrature; see :mod:`symfisher.families.normalization`); families
     of several variables are not checked yet. With ``normalize=True`` the
     log-density may be unnormalised instead and :math:`\log Z(\theta)` is
-    subtracted, in closed form.
+    subtracted: in closed form where SymPy finds one, otherwise as the log of
+    an unevaluated integral (or sum) over the support that every numeric
+    route evaluates by quadrature (:mod:`symfisher.families.normalizer`).
 
     Args:
       name: identifier for tables, caches and generated files.
@@ -92,13 +95,14 @@ def define_family(
         :mod:`symfisher.families.expfam_recognise`).
       description: one line for tables.
       normalize: divide the density by its normaliser
-        :math:`Z(\theta) = \int e^{\log p}`, found in closed form by SymPy.
+        :math:`Z(\theta) = \int e^{\log p}` (closed form where SymPy finds
+        one, else quadrature; see above).
 
     Raises:
       FamilyError: naming the parameter, support or symbol that is wrong; the
         total the density integrates to at a parameter point when it is not 1;
-        a total that diverges; with ``normalize=True``, a normaliser SymPy
-        cannot find in closed form.
+        a total that diverges; with ``normalize=True``, a support that is
+        neither an interval nor a range of integers.
       ParseError: naming the offending token of a string.
     """
     _check_name(name, "family name")
@@ -144,9 +148,15 @@ def define_family(
     )
     if normalize:
         logz = log_normalizer(family)
+        if (
+            logz is None
+        ):  # no closed form: Z stays an integral, normalised by construction
+            logz = quadrature_log_normalizer(family)
         family = replace(family, log_density=family.log_density - logz)
-    check_normalization(family)
-    if expfam is None:
+    if not has_normalizer(family.log_density):
+        check_normalization(family)
+    if expfam is None and not has_normalizer(family.log_density):
+        # (a quadrature normaliser is no closed-form log-partition)
         found = recognise_expfam(family)
         if found is not None:
             family = replace(family, expfam=found)

@@ -87,6 +87,7 @@ import sympy as sp
 
 from symfisher.errors import FamilyError
 from symfisher.families.family import Family, finite_values
+from symfisher.families.normalizer import at_point, unnormalized
 
 __all__ = [
     "CHECK_POINTS",
@@ -240,20 +241,27 @@ class GenericSampler:
                     f"an interval, a range of integers or a finite set); {_PASS}"
                 )
             x = self.variables[0]
+            # a quadrature normaliser: f(x) numerically, log Z once per point
+            base = unnormalized(self.log_density)
+            log_z = _LogZ(base - self.log_density, self.params)
             try:
-                self._logp = sp.lambdify(
-                    [x, *self.params],
-                    _log_gamma_forms(self.log_density),
-                    modules=["scipy", "numpy"],
-                    dummify=True,
+                self._logp = log_z.subtracted(
+                    sp.lambdify(
+                        [x, *self.params],
+                        _log_gamma_forms(base),
+                        modules=["scipy", "numpy"],
+                        dummify=True,
+                    )
                 )
                 # near a finite end float64 loses the density (1 - x**a): there
                 # it is evaluated at NEAR_END_DPS digits instead
-                self._logp_mp = sp.lambdify(
-                    [x, *self.params],
-                    _log_gamma_forms(self.log_density),
-                    modules="mpmath",
-                    dummify=True,
+                self._logp_mp = log_z.subtracted(
+                    sp.lambdify(
+                        [x, *self.params],
+                        _log_gamma_forms(base),
+                        modules="mpmath",
+                        dummify=True,
+                    )
                 )
             except Exception as e:
                 raise FamilyError(
@@ -354,6 +362,31 @@ class GenericSampler:
             while len(self._tables) > _CACHE_SIZE:
                 self._tables.popitem(last=False)
         return t
+
+
+class _LogZ:
+    r""":math:`\log Z(\theta)` of a quadrature normaliser, 30 digits, cached per point.
+
+    ``expr`` is :math:`\log Z` as an expression in the parameters (0 for a
+    family without a quadrature normaliser: nothing is computed then).
+    """
+
+    def __init__(self, expr: sp.Expr, params: tuple[sp.Symbol, ...]) -> None:
+        self.expr, self.params = expr, params
+        self._values: dict[tuple, float] = {}
+
+    def __call__(self, *theta: Any) -> float:
+        key = tuple(float(t) for t in theta)
+        if key not in self._values:
+            point = dict(zip(self.params, key, strict=True))
+            self._values[key] = float(at_point(self.expr, point, 30))
+        return self._values[key]
+
+    def subtracted(self, f: Callable) -> Callable:
+        """``f(x, *theta) - log Z(theta)`` (``f`` itself when there is no normaliser)."""
+        if self.expr == 0:
+            return f
+        return lambda x, *theta: f(x, *theta) - self(*theta)
 
 
 def _finite(s: sp.Set, name: str) -> tuple[sp.Expr, ...] | None:

@@ -28,7 +28,8 @@ raises :class:`~symfisher.errors.FamilyError` naming the value and the point;
 so does a total that does not converge (a non-normalisable density).
 
 :func:`log_normalizer` gives :math:`\log Z(\theta)` in closed form for
-``define_family(..., normalize=True)``.
+``define_family(..., normalize=True)`` where SymPy finds one; otherwise
+:mod:`symfisher.families.normalizer` keeps :math:`Z` as an integral.
 """
 
 from __future__ import annotations
@@ -115,12 +116,16 @@ def total_at(
         return mpmath.fsum(t for t, _ in totals), mpmath.fsum(e for _, e in totals)
 
 
-def log_normalizer(family: Family, seconds: float | None = None) -> sp.Expr:
+def log_normalizer(family: Family, seconds: float | None = None) -> sp.Expr | None:
     r""":math:`\log Z(\theta)` in closed form, checked at a random point.
 
+    ``None`` when SymPy finds no closed form within ``seconds`` (then
+    :func:`symfisher.families.normalizer.quadrature_log_normalizer` keeps
+    :math:`Z` as an integral).
+
     Raises:
-      FamilyError: when SymPy finds no closed form within ``seconds``, when
-        the total diverges, or when the closed form disagrees with quadrature.
+      FamilyError: when the total diverges, or when the closed form disagrees
+        with quadrature.
     """
     if len(family.variables) != 1:
         raise FamilyError(
@@ -133,11 +138,7 @@ def log_normalizer(family: Family, seconds: float | None = None) -> sp.Expr:
     clear_cache()
     Z = _symbolic_total(family, seconds)
     if Z is None:
-        raise FamilyError(
-            f"{family.name}: normalize=True found no closed form for the "
-            f"normaliser Z = ∫ exp(log_density) d{family.x} within {seconds:g} s; "
-            "divide by Z yourself (write log Z into log_density)"
-        )
+        return None
     if Z.has(sp.oo, -sp.oo, sp.zoo) or Z.is_zero:
         raise FamilyError(
             f"{family.name}: the density is not normalisable: "

@@ -79,6 +79,16 @@ class Kernels:
         )
         return f if callable(f) else None
 
+    def accuracy(self, name: str) -> float:
+        """The accuracy a quadrature kernel states (``QUADRATURE_ACCURACY``), else 0."""
+        acc = getattr(self.obj, "QUADRATURE_ACCURACY", None)
+        return float(acc.get(name, 0.0)) if isinstance(acc, Mapping) else 0.0
+
+    def ranges(self) -> dict[str, tuple[float, float]] | None:
+        """``QUADRATURE_RANGES``: where the stated accuracy holds (None: everywhere)."""
+        r = getattr(self.obj, "QUADRATURE_RANGES", None)
+        return dict(r) if isinstance(r, Mapping) else None
+
 
 def _resolve(family: Family | str, kernels: Any) -> tuple[Family, Any]:
     from symfisher.families.catalog import families as catalog_names
@@ -118,7 +128,18 @@ def _resolve(family: Family | str, kernels: Any) -> tuple[Family, Any]:
     return family, kernels
 
 
-def _points(family: Family, points: int | Sequence[Any], seed: int) -> list[np.ndarray]:
+def _points(
+    family: Family,
+    points: int | Sequence[Any],
+    seed: int,
+    ranges: Mapping[str, tuple[float, float]] | None = None,
+) -> list[np.ndarray]:
+    """Parameter points: given, or ``points`` random valid ones.
+
+    Random points of a family with quadrature kernels are drawn uniformly in
+    ``ranges`` (the kernels' ``QUADRATURE_RANGES``), where their accuracy is
+    stated.
+    """
     from symfisher.derive.numeric import random_point
 
     if isinstance(points, int):
@@ -127,7 +148,9 @@ def _points(family: Family, points: int | Sequence[Any], seed: int) -> list[np.n
         rng = random.Random(f"verify:{seed}:{family.name}")
         out = []
         for _ in range(points):
-            pt = random_point(family, rng)
+            pt = _in_ranges(family, ranges, rng) if ranges else None
+            if pt is None:
+                pt = random_point(family, rng)
             out.append(np.array([pt[p] for p in family.params], dtype=np.float64))
         return out
     out = []
@@ -145,6 +168,19 @@ def _points(family: Family, points: int | Sequence[Any], seed: int) -> list[np.n
             family.point(list(arr))
             out.append(arr)
     return out
+
+
+def _in_ranges(
+    family: Family, ranges: Mapping[str, tuple[float, float]], rng: random.Random
+) -> dict[Any, float] | None:
+    """A valid point drawn uniformly in ``ranges`` (None after 1000 invalid draws)."""
+    for _ in range(1000):
+        vals = [rng.uniform(*ranges[p.name]) for p in family.params]
+        try:
+            return family.point(vals)
+        except Exception:
+            continue
+    return None
 
 
 def _named(family: Family, theta: np.ndarray) -> dict[str, float]:
@@ -246,8 +282,10 @@ def _quad_moments(family: Family, point: dict) -> list[float]:
     sup = sup.xreplace(point)
     if family.is_discrete or not isinstance(sup, sp.Interval):
         raise ValueError("not a continuous interval support")
+    from symfisher.families.normalizer import at_point
+
     dens = sp.lambdify(
-        x, sp.exp(family.log_density.xreplace(point)), ["scipy", "numpy"]
+        x, sp.exp(at_point(family.log_density, point)), ["scipy", "numpy"]
     )
     lo, hi = float(sup.inf), float(sup.sup)
     out = []
@@ -354,7 +392,9 @@ def verify_many(
         checks: list[Check] = []
         traces: list[Trace] = []
         resolved = [_resolve(f, k) for f, k in zip(families, kernels, strict=True)]
-        all_points = [_points(fam, points, seed) for fam, _ in resolved]
+        all_points = [
+            _points(fam, points, seed, Kernels(k).ranges()) for fam, k in resolved
+        ]
         # generic samplers build their tables here, outside jit, so that a point
         # they cannot serve raises a FamilyError naming it before any sampling
         notes = {
@@ -542,9 +582,17 @@ def _z_check(
     expected: float,
     scale: float,
     n: int,
+    bound: float = 0.0,
 ) -> Check:
+    """A z-test of ``observed`` (standard error ``se``) against ``expected``.
+
+    ``bound``: the error ``expected`` may have (a quadrature kernel's stated
+    accuracy, absolute); the test is against the nearest value within it.
+    """
     se_eff = float(np.hypot(se, EPS_FLOOR * (abs(expected) + abs(scale))))
-    z, p = stats.z_test(observed, se_eff, expected)
+    dev = observed - expected
+    target = observed if abs(dev) <= bound else expected + np.sign(dev) * bound
+    z, p = stats.z_test(observed, se_eff, float(target))
     c = Check(
         fam.name,
         name,
@@ -759,6 +807,7 @@ def _verify_point(
     if F is None:
         return checks, traces
     d = np.sqrt(np.abs(np.diag(F)))
+    f_bound = K.accuracy("fisher") * float(np.max(np.abs(F)))  # quadrature F
     if "score" in ok:
         s = est["s"]
         for i in range(P):
@@ -781,6 +830,7 @@ def _verify_point(
                         F[i, j],
                         d[i] * d[j],
                         N,
+                        f_bound,
                     )
                 )
         traces.append(_trace(fam, "E[s s^T] = F", ss, F, np.outer(d, d)))
@@ -813,6 +863,7 @@ def _verify_point(
                         F[i, j],
                         d[i] * d[j],
                         N,
+                        f_bound,
                     )
                 )
         traces.append(_trace(fam, "-E[H] = F", H, -F, np.outer(d, d)))
@@ -851,7 +902,9 @@ def _kl_checks(
     try:
         Hk = np.asarray(_jit(kl, "hessian")(t, t))
         rel = float(np.max(np.abs(Hk - F)) / np.max(np.abs(F)))
-        ok = rel <= 1e-8
+        # quadrature kernels: their stated accuracies on top of rounding
+        tol = 1e-8 + K.accuracy("kl") + K.accuracy("fisher")
+        ok = rel <= tol
         out.append(
             Check(
                 fam.name,
@@ -869,7 +922,9 @@ def _kl_checks(
                 None,
                 ""
                 if ok
-                else f"max |hessian(kl) - F| / max|F| = {rel:.3g} > 1e-8 (autodiff of a closed form is exact to rounding)",
+                else f"max |hessian(kl) - F| / max|F| = {rel:.3g} > {tol:.3g} (autodiff of "
+                "a closed form is exact to rounding; a quadrature kernel adds its stated "
+                "accuracy)",
             )
         )
     except Exception as e:
@@ -896,6 +951,7 @@ def _kl_checks(
             kl_val,
             abs(kl_val),
             N,
+            K.accuracy("kl") * abs(kl_val),
         )
         out.append(c)
     # KL(θ, θ + εδ) / (½ ε² δᵀFδ) → 1, with δ of unit length in the Fisher metric

@@ -67,6 +67,9 @@ USER = {
             },
             "log(a) + log(b) + (a-1)*log(x) + (b-1)*log(1 - x**a)",
             UNIT,
+            # positive, as define_family makes it on (0, 1): 1 - x**a prints
+            # as -expm1(a log x)
+            x=sp.Symbol("x", positive=True),
         ),
         {"b": (1.1, 4.0)},  # fisher_at (the reference) gives inf at b = 1
     ),
@@ -342,3 +345,27 @@ def test_max_and_min_print_as_jax_and_run(tmp_path):
         )
     lo = KernelPrinter().doprint(sp.Min(*sp.symbols("a b c")))
     assert lo == "jnp.minimum(a, jnp.minimum(b, c))"
+
+
+def test_kl_of_nearby_points_keeps_its_relative_accuracy(tmp_path):
+    """KL(theta, theta + eps u) / (eps^2 u'Fu / 2) -> 1 down to eps = 1e-4.
+
+    Kumaraswamy at b = 0.5 (a singular end: the rule states only ~1e-4). Without
+    the score term of the rule (a control variate integrating to 0) the mass
+    error times the first-order log-ratio is O(accuracy * eps), which overtakes
+    the O(eps^2) KL: the ratio was 1.04 at eps = 1e-4 (b = 0.39) before it.
+    """
+    make, _ = USER["kumaraswamy"]
+    d = sf.derive(make(), seconds=5)
+    k = _load(tmp_path, "kumaraswamy", module_text(d))  # default box: b from 0.5
+    acc = k.QUADRATURE_ACCURACY["kl"]
+    assert acc >= 1e-6  # the premise: a rule far less accurate than eps^2
+    theta = jnp.array([1.0, k.QUADRATURE_RANGES["b"][0]])
+    F = np.asarray(k.fisher(theta))
+    u = np.array([0.6, 0.8])
+    u = u / np.sqrt(u @ F @ u)
+    for eps in (1e-2, 1e-3, 1e-4):
+        kl = float(k.kl(theta, theta + eps * jnp.asarray(u)))
+        ratio = kl / (0.5 * eps**2)  # u'Fu = 1
+        # 1 + O(eps) (third cumulant) + the rule's relative error (of KL and F)
+        assert abs(ratio - 1) < 10 * eps + 10 * acc, (eps, ratio, acc)

@@ -482,3 +482,36 @@ def test_magnitude_helper():
     assert _ref(e, subs).tol == pytest.approx(RTOL * value, rel=1e-12)
     tiny = a - a * (1 + sp.Float(2.0**-60))  # cancels: the rounding scale wins
     assert _ref(tiny, subs).tol == pytest.approx(C * EPS * 6, rel=1e-12)
+
+
+def test_one_minus_a_power_is_printed_with_expm1():
+    """Kumaraswamy's log(1 - x**a) near x = 1: -expm1(a log x) keeps its digits."""
+    from symfisher.codegen import rewrite
+
+    x, a = sp.symbols("x a", positive=True)
+    e = sp.log(1 - x**a)
+    s = rewrite.stable(e)
+    assert s.has(rewrite.Expm1) and sp.simplify(rewrite.elementary(s) - e) == 0
+    assert not rewrite.stable(sp.log(1 - x**2)).has(rewrite.Expm1)  # numeric power
+    fam = sf.define_family(
+        "kumaraswamy_edge",
+        "log(a) + log(b) + (a-1)*log(x) + (b-1)*log(1 - x**a)",
+        params={"a": "positive", "b": "positive"},
+        support="unit_interval",
+    )
+    from symfisher.codegen.generate import module_text
+
+    ns: dict = {}
+    exec(compile(module_text(sf.derive(fam, seconds=2)), "<kuma>", "exec"), ns)
+    x0 = float(np.nextafter(1.0, 0.0))  # the last float below 1
+    for av, bv in [(0.3, 0.5), (2.0, 3.0), (1e-3, 0.7)]:
+        got = float(ns["log_prob"](jnp.array([av, bv]), x0))
+        with mpmath.workdps(DPS):
+            xm = mpmath.mpf(x0)
+            want = (
+                mpmath.log(av)
+                + mpmath.log(bv)
+                + (av - 1) * mpmath.log(xm)
+                + (bv - 1) * mpmath.log(1 - xm**av)
+            )
+        assert abs(got - float(want)) <= RTOL * abs(float(want)), (av, bv, got, want)

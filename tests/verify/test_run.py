@@ -869,3 +869,31 @@ def test_family_no_generic_sampler_can_serve_names_what_to_pass():
     )
     with pytest.raises(FamilyError, match=r"plane: no generic sampler.*sampler="):
         verify(fam, seed=0)
+
+
+def test_stated_quadrature_accuracy_widens_only_the_expected_value():
+    from symfisher.verify.run import _z_check
+
+    fam = catalog_family("normal")
+    theta = np.array([0.0, 1.0])
+    # observed 1.001 +- 1e-4 against 1: a 10-sigma miss ...
+    miss = _z_check(fam, theta, "c", "", 1.001, 1e-4, 1.0, 1.0, 100)
+    assert miss.p_value < 1e-20
+    # ... consistent with a kernel that states 1e-3 ...
+    ok = _z_check(fam, theta, "c", "", 1.001, 1e-4, 1.0, 1.0, 100, 1e-3)
+    assert ok.p_value == pytest.approx(1.0) and ok.expected == 1.0
+    # ... but not with one that states 5e-4: z from the nearest edge, 1.0005
+    edge = _z_check(fam, theta, "c", "", 1.001, 1e-4, 1.0, 1.0, 100, 5e-4)
+    assert edge.statistic == pytest.approx(5.0, rel=1e-6)
+
+
+def test_points_of_quadrature_kernels_lie_in_their_stated_ranges():
+    from symfisher.verify.run import _points
+
+    fam = catalog_family("student_t")
+    ranges = {"mu": (-0.5, 0.5), "sigma": (2.0, 3.0)}
+    pts = _points(fam, 20, seed=0, ranges=ranges)
+    assert all(-0.5 <= p[0] <= 0.5 and 2.0 <= p[1] <= 3.0 for p in pts)
+    # without ranges: the usual draw, which leaves that box
+    free = _points(fam, 20, seed=0)
+    assert any(not (2.0 <= p[1] <= 3.0) for p in free)
