@@ -36,6 +36,24 @@ class Erfc(sp.Function):
         return sp.erfc(self.args[0])._eval_evalf(prec)
 
 
+class ExpOf(sp.Function):
+    r""":math:`e^{u}` that SymPy does not split.
+
+    :math:`e^{A - k \log \mathrm{erfc}(w)}` stays one exponential (SymPy would
+    write :math:`e^{A} / \mathrm{erfc}(w)^k`, which is 0/0 in float64 once
+    :math:`\mathrm{erfc}(w)` underflows, a skew-normal's score far in the
+    tail); the log is printed as ``log_ndtr``.
+    """
+
+    nargs = 1
+
+    def fdiff(self, argindex: int = 1) -> sp.Expr:  # noqa: D102
+        return self
+
+    def _eval_evalf(self, prec: int) -> sp.Expr:
+        return sp.exp(self.args[0])._eval_evalf(prec)
+
+
 class KernelPrinter(JaxPrinter):
     """``JaxPrinter`` with the special functions of the catalog."""
 
@@ -101,6 +119,9 @@ class KernelPrinter(JaxPrinter):
 
     def _print_Erfc(self, e: Erfc) -> str:
         return self._special("erfc", *e.args)
+
+    def _print_ExpOf(self, e: ExpOf) -> str:
+        return f"jnp.exp({self._print(e.args[0])})"
 
     def _print_log(self, e: sp.log) -> str:
         c, rest = e.args[0].as_coeff_Mul()

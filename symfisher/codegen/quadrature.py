@@ -315,7 +315,7 @@ class _Integrands:
 
         def fn(e: sp.Expr) -> Callable:
             e = erf_complements(e)
-            mods = [{"Erfc": mpmath.erfc}, "mpmath"]
+            mods = [{"Erfc": mpmath.erfc, "ExpOf": mpmath.exp}, "mpmath"]
             if has_normalizer(e):  # Z by quadrature, once per point
                 return mp_function(e, fam.params, x, mods)
             return sp.lambdify(args, e, modules=mods, dummify=True)
@@ -348,6 +348,8 @@ class _Integrands:
                     raise
                 s = [mpmath.mpf(0)] * len(self.s)  # no mass here: dropped
             lq = self.lp(*self.partner[i], x)
+            if dens == 0:  # no mass here (0 * inf and 0/0 of the terms: dropped)
+                s, lp, lq = [mpmath.mpf(0)] * len(self.s), mpmath.mpf(0), mpmath.mpf(0)
             self._cache[key] = (dens, s, lp, lq)
         dens, s, lp, lq = self._cache[key]
         return mpmath.exp(mpmath.mpf(log_w)) * dens, s, lp, lq

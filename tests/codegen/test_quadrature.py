@@ -369,3 +369,31 @@ def test_kl_of_nearby_points_keeps_its_relative_accuracy(tmp_path):
         ratio = kl / (0.5 * eps**2)  # u'Fu = 1
         # 1 + O(eps) (third cumulant) + the rule's relative error (of KL and F)
         assert abs(ratio - 1) < 10 * eps + 10 * acc, (eps, ratio, acc)
+
+
+def test_skew_normal_score_stays_finite_where_erfc_underflows(tmp_path):
+    """exp(-w^2) / erfc(w) is printed as one exponential with log_ndtr.
+
+    At omega = 0.026, alpha = 6.87 (where a Cramér–Rao simulation's Fisher
+    scoring went) and x - xi = -0.24, erfc of the shape term underflows in
+    float64: the score was 0/0 = NaN.
+    """
+    fam = sf.define_family(
+        "skew_normal_tail",
+        "log(2) - log(omega) + normal_logpdf((x - xi)/omega)"
+        " + log_Phi(alpha*(x - xi)/omega)",
+        params={"xi": "real", "omega": "positive", "alpha": "real"},
+    )
+    d = sf.derive(fam, seconds=5)
+    k = _load(tmp_path, "skew_normal_tail", module_text(d))
+    th = (-0.558409, 0.0259485, 6.8732)
+    for xv in (-0.8, -3.0):
+        got = np.asarray(k.score(jnp.array(th), xv))
+        sub = {
+            **{p: sp.Float(v, 60) for p, v in zip(fam.params, th, strict=True)},
+            fam.x: sp.Float(xv, 60),
+        }
+        want = np.array([float(sp.N(s.xreplace(sub), 50)) for s in d.score])
+        np.testing.assert_allclose(got, want, rtol=1e-9)
+        auto = jax.grad(lambda t, xv=xv: k.log_prob(t, xv))(jnp.array(th))
+        np.testing.assert_allclose(auto, want, rtol=1e-9)
