@@ -50,9 +50,9 @@ def _cmd_derive(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.progress import Progress
 
-    from symfisher import report
     from symfisher.derive.derivation import derive
     from symfisher.families.catalog import families, family
+    from symfisher.publish import derivation_report as report
 
     console = Console(width=None if sys.stdout.isatty() else 200)
     if args.all == bool(args.names):
@@ -264,17 +264,19 @@ def _cmd_generate(args: argparse.Namespace) -> int:
             progress.advance(task)
         readme: tuple[Path, str, str] | None = None
         if not args.names:  # the whole catalog: also CATALOG.md and the README table
-            from symfisher.codegen.catalog_doc import replace_readme_block
-            from symfisher.verify import record
+            from symfisher.publish import catalog, record
+            from symfisher.publish.catalog_doc import replace_readme_block
 
             texts[gen.INIT_NAME] = gen.init_text(names + pol_names)
             modules = {n: texts[f"{n}.py"] for n in names + pol_names}
-            records = record.load(gen.records_path())
-            texts[gen.CATALOG_NAME], table = gen.catalog_texts(
+            records = record.load(catalog.records_path())
+            texts[catalog.CATALOG_NAME], table = catalog.catalog_texts(
                 names, modules, records, pol_names
             )
             path = (
-                gen.readme_path() if out.resolve() == catalog_dir().resolve() else None
+                catalog.readme_path()
+                if out.resolve() == catalog_dir().resolve()
+                else None
             )
             if path is not None:
                 now = path.read_text(encoding="utf-8")
@@ -284,7 +286,9 @@ def _cmd_generate(args: argparse.Namespace) -> int:
                     raise SymfisherError(f"{path}: {e}") from e
     # the recorded outcomes of the time-limited steps, kept with a checkout's code
     book = None
-    if out.resolve() == catalog_dir().resolve() and gen.readme_path() is not None:
+    from symfisher.publish.catalog import readme_path
+
+    if out.resolve() == catalog_dir().resolve() and readme_path() is not None:
         book = gen.book_update(trace.steps, whole=not args.names)
     if trace.unrecorded() or trace.cut:
         print(
@@ -405,8 +409,8 @@ def _cmd_verify(args: argparse.Namespace) -> int:
     if args.plots:
         report.plot(args.plots)
     if args.record:
-        from symfisher.codegen.generate import records_path
-        from symfisher.verify import record
+        from symfisher.publish import record
+        from symfisher.publish.catalog import records_path
 
         entries = record.entries(
             report, modules, samples=args.samples, cramer_rao=not args.no_cramer_rao

@@ -22,8 +22,8 @@ import mpmath
 import sympy as sp
 
 from symfisher.codegen import quadrature
-from symfisher.codegen.printer import Erfc, ExpOf, KernelPrinter, identifier
-from symfisher.codegen.rewrite import elementary, stable
+from symfisher.codegen.printer import KernelPrinter, identifier
+from symfisher.codegen.rewrite import elementary, erf_complements, stable
 from symfisher.derive.derivation import Derivation
 from symfisher.derive.numeric import random_point
 from symfisher.errors import SymfisherError
@@ -206,56 +206,6 @@ def normalizer_sums(
             names[name] = sp.Float(1.25 + k / 8, CHECK_DPS)
     out = [e.xreplace(sub) for e in exprs]
     return out, head, None if probe is None else {**probe, **names}
-
-
-def erf_complements(expr: sp.Expr) -> sp.Expr:
-    r""":math:`c \pm c\,\mathrm{erf}(z)` and :math:`2c - c\,\mathrm{erfc}(z)` as :math:`c\,\mathrm{erfc}(\mp z)`.
-
-    :math:`1 + \mathrm{erf}(z)` rounds to 0 for :math:`z < -6` in float64;
-    :math:`\mathrm{erfc}(-z)` stays accurate down to :math:`z \approx -26`
-    (a skew-normal written with ``erf``). SymPy writes
-    :math:`\mathrm{erfc}(-z)` as :math:`2 - \mathrm{erfc}(z)` whenever it
-    rebuilds the node (a substitution, ``lambdify``'s dummies), so every
-    ``erfc`` becomes :class:`~symfisher.codegen.printer.Erfc`, which stays as
-    written.
-    """
-    if not expr.has(sp.erf, sp.erfc):
-        return expr
-
-    def fold(e: sp.Add) -> sp.Expr:
-        const, terms = e.as_coeff_Add()
-        if const == 0:
-            return e
-        for t in sp.Add.make_args(terms):
-            c, f = t.as_coeff_Mul()
-            if isinstance(f, sp.erf) and c != 0:
-                z = f.args[0]
-                if const == c:
-                    return terms - t + c * Erfc(-z)
-                if const == -c:
-                    return terms - t - c * Erfc(z)
-            if isinstance(f, sp.erfc) and c != 0 and const == -2 * c:
-                return terms - t - c * Erfc(-f.args[0])  # 2k - k erfc(z)
-        return e
-
-    out = expr.replace(lambda e: isinstance(e, sp.Add), fold)
-    out = out.replace(sp.erfc, Erfc)
-    return out.replace(lambda e: isinstance(e, sp.Mul), _exp_over_erfc)
-
-
-def _exp_over_erfc(m: sp.Mul) -> sp.Expr:
-    r""":math:`e^{A} / \mathrm{erfc}(w)^k` as :math:`e^{A - k \log \mathrm{erfc}(w)}` (:class:`ExpOf`)."""
-    exps = [f for f in m.args if isinstance(f, sp.exp)]
-    inv = [
-        f
-        for f in m.args
-        if isinstance(f, sp.Pow) and isinstance(f.base, Erfc) and f.exp.is_negative
-    ]
-    if not exps or not inv:
-        return m
-    arg = sp.Add(*[e.args[0] for e in exps], *[f.exp * sp.log(f.base) for f in inv])
-    rest = [f for f in m.args if f not in exps and f not in inv]
-    return sp.Mul(*rest) * ExpOf(arg)
 
 
 def kl_body(

@@ -5,33 +5,30 @@ definition, the derivation and code-generation sources and the SymPy version,
 so a kernel is stale exactly when what it was generated from changed. Output is
 deterministic: the same inputs give byte-identical files on any machine.
 
-The catalog folder also holds ``CATALOG.md`` (:mod:`symfisher.codegen.catalog_doc`,
-with the verdicts recorded in ``VERIFIED.json``), and a checkout's README
-carries the catalog table between markers; :func:`catalog_texts` renders both.
+The catalog folder also holds ``CATALOG.md`` and ``VERIFIED.json``, and a
+checkout's README carries the catalog table between markers: those are
+published by :mod:`symfisher.publish`, a layer above this one.
 """
 
 from __future__ import annotations
 
 import difflib
 import hashlib
-import os
-import tempfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
 from symfisher import cache as derivation_cache
 from symfisher import outcomes
-from symfisher.codegen import catalog_doc, emit, structured
+from symfisher.codegen import emit, structured
 from symfisher.derive.derivation import Derivation, derive
 from symfisher.families.family import Family
-from symfisher.verify import record
+from symfisher.files import write_atomic
 
 INIT_NAME = "__init__.py"
-CATALOG_NAME = catalog_doc.CATALOG_NAME
 #: codegen sources that never change a kernel's bytes (kept out of its hash)
-NOT_KERNEL_SOURCES = frozenset({"catalog_doc.py", "policy.py"})
+NOT_KERNEL_SOURCES = frozenset({"policy.py"})
 
 
 @cache
@@ -92,19 +89,6 @@ def init_text(names: list[str]) -> str:
         '"""\n\n'
         f"NAMES = (\n{listing})\n"
     )
-
-
-def write_atomic(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` through a temporary file and a rename."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 @dataclass(frozen=True)
@@ -184,57 +168,6 @@ def policy_text(name: str) -> str:
     from symfisher.codegen.policy import policy_module_text
 
     return policy_module_text(name, policy_digest(name))
-
-
-def catalog_texts(
-    names: Sequence[str],
-    module_texts: Mapping[str, str],
-    records: Mapping[str, Mapping[str, object]],
-    policy_names: Sequence[str] = (),
-) -> tuple[str, str]:
-    """``CATALOG.md`` and the README catalog table for catalog families ``names``.
-
-    Args:
-      names: catalog names in display order.
-      module_texts: family or policy name -> its current kernel module text.
-      records: verification records (:func:`symfisher.verify.record.load`).
-      policy_names: state-conditioned policies, rendered after the families.
-    """
-    from symfisher.derive.policy import derive_policy
-
-    ds = [derive(n) for n in names]
-    vs = [record.verdict(n, module_texts.get(n), records) for n in names]
-    pols = [
-        (derive_policy(n), record.verdict(n, module_texts.get(n), records))
-        for n in policy_names
-    ]
-    extra = [catalog_doc.policy_section(d, v) for d, v in pols]
-    return (
-        catalog_doc.catalog_text(ds, vs, extra),
-        catalog_doc.readme_table(ds, vs, pols),
-    )
-
-
-def records_path(folder: str | Path | None = None) -> Path:
-    """``VERIFIED.json`` of the catalog kernels (default: the catalog folder)."""
-    from symfisher.kernels import catalog_dir
-
-    return Path(folder if folder is not None else catalog_dir()) / record.FILE_NAME
-
-
-def readme_path() -> Path | None:
-    """The checkout's README.md carrying the catalog-table markers, or ``None``.
-
-    The catalog folder is ``generated/`` at the root of a checkout; an installed
-    package has no README beside it.
-    """
-    from symfisher.kernels import catalog_dir
-
-    path = catalog_dir().parent / "README.md"
-    if not path.is_file():
-        return None
-    text = path.read_text(encoding="utf-8")
-    return path if catalog_doc.README_START in text else None
 
 
 def book_update(steps: Mapping[str, str], whole: bool) -> tuple[Path, str, str]:

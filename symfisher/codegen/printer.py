@@ -11,47 +11,12 @@ import sympy as sp
 from sympy.printing.numpy import JaxPrinter
 
 from symfisher.codegen import rewrite
+from symfisher.codegen.rewrite import Erfc, ExpOf
 from symfisher.errors import SymfisherError
 
 
 class UnsupportedNodeError(SymfisherError):
     """An expression node has no JAX translation."""
-
-
-class Erfc(sp.Function):
-    r""":math:`\mathrm{erfc}(z)` that stays as written.
-
-    SymPy turns ``erfc(-z)`` into ``2 - erfc(z)``, which rounds to 0 in float64
-    for :math:`z > 6`; this node keeps the complement (see
-    :func:`symfisher.codegen.emit.erf_complements`).
-    """
-
-    nargs = 1
-
-    def fdiff(self, argindex: int = 1) -> sp.Expr:  # noqa: D102
-        z = self.args[0]
-        return -2 * sp.exp(-(z**2)) / sp.sqrt(sp.pi)
-
-    def _eval_evalf(self, prec: int) -> sp.Expr:
-        return sp.erfc(self.args[0])._eval_evalf(prec)
-
-
-class ExpOf(sp.Function):
-    r""":math:`e^{u}` that SymPy does not split.
-
-    :math:`e^{A - k \log \mathrm{erfc}(w)}` stays one exponential (SymPy would
-    write :math:`e^{A} / \mathrm{erfc}(w)^k`, which is 0/0 in float64 once
-    :math:`\mathrm{erfc}(w)` underflows, a skew-normal's score far in the
-    tail); the log is printed as ``log_ndtr``.
-    """
-
-    nargs = 1
-
-    def fdiff(self, argindex: int = 1) -> sp.Expr:  # noqa: D102
-        return self
-
-    def _eval_evalf(self, prec: int) -> sp.Expr:
-        return sp.exp(self.args[0])._eval_evalf(prec)
 
 
 class KernelPrinter(JaxPrinter):

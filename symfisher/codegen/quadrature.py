@@ -12,7 +12,7 @@ kernels: the closed-form log-density and score are summed over fixed nodes,
 log-ratio, so that the KL's error shrinks with it for nearby points).
 
 The nodes live in a standardised variable :math:`y`; where the family is a
-(log-)location-scale family (:func:`symfisher.derive.expectation._location_scale`)
+(log-)location-scale family (:func:`symfisher.derive.expectation.location_scale`)
 :math:`x = g_\theta(y)` follows the parameters, so one set of nodes serves every
 location and scale. The rule on :math:`y`'s support is a double-exponential
 trapezoid rule in :math:`t`:
@@ -48,6 +48,7 @@ from dataclasses import dataclass, field
 import mpmath
 import sympy as sp
 
+from symfisher.codegen.rewrite import erf_complements
 from symfisher.errors import SymbolicTimeout, SymfisherError
 from symfisher.families.family import Family, finite_values
 from symfisher.families.normalizer import has_normalizer, mp_function
@@ -212,7 +213,7 @@ def standardise(fam: Family) -> tuple[sp.Expr, sp.Set]:
     :mod:`symfisher.outcomes`); when the limit is hit the identity map is used
     (the rule is then chosen for the parameter box only).
     """
-    from symfisher.derive.expectation import _location_scale
+    from symfisher.derive.expectation import location_scale
     from symfisher.outcomes import fingerprint
     from symfisher.timelimit import run_limited
 
@@ -221,7 +222,7 @@ def standardise(fam: Family) -> tuple[sp.Expr, sp.Set]:
     if isinstance(support, sp.Interval) and not fam.is_discrete:
         try:
             found = run_limited(
-                lambda: _location_scale(fam, fam.log_density, x, support),
+                lambda: location_scale(fam, fam.log_density, x, support),
                 STANDARDISE_SECONDS,
                 key=fingerprint(
                     "standardise", STANDARDISE_SECONDS, fam.definition_text()
@@ -307,8 +308,6 @@ class _Integrands:
         log_jac: sp.Expr,
         points: list[tuple],
     ) -> None:
-        from symfisher.codegen.emit import erf_complements
-
         (x,) = fam.variables
         args = [*fam.params, x]
         self.fam = fam

@@ -115,6 +115,42 @@ class ExpAbsRem(sp.Function):
         return sp.sign(z) * (1 - sp.exp(-sp.Abs(z)))
 
 
+class Erfc(sp.Function):
+    r""":math:`\mathrm{erfc}(z)` that stays as written.
+
+    SymPy turns ``erfc(-z)`` into ``2 - erfc(z)``, which rounds to 0 in float64
+    for :math:`z > 6`; this node keeps the complement (see
+    :func:`erf_complements`).
+    """
+
+    nargs = 1
+
+    def fdiff(self, argindex: int = 1) -> sp.Expr:  # noqa: D102
+        z = self.args[0]
+        return -2 * sp.exp(-(z**2)) / sp.sqrt(sp.pi)
+
+    def _eval_evalf(self, prec: int) -> sp.Expr:
+        return sp.erfc(self.args[0])._eval_evalf(prec)
+
+
+class ExpOf(sp.Function):
+    r""":math:`e^{u}` that SymPy does not split.
+
+    :math:`e^{A - k \log \mathrm{erfc}(w)}` stays one exponential (SymPy would
+    write :math:`e^{A} / \mathrm{erfc}(w)^k`, which is 0/0 in float64 once
+    :math:`\mathrm{erfc}(w)` underflows, a skew-normal's score far in the
+    tail); the log is printed as ``log_ndtr``.
+    """
+
+    nargs = 1
+
+    def fdiff(self, argindex: int = 1) -> sp.Expr:  # noqa: D102
+        return self
+
+    def _eval_evalf(self, prec: int) -> sp.Expr:
+        return sp.exp(self.args[0])._eval_evalf(prec)
+
+
 STABLE_FUNCTIONS = (
     Log1p,
     Sigmoid,
@@ -339,3 +375,53 @@ def _logistic_term(term: sp.Expr) -> sp.Expr:
                     rest.remove(g)
         return sp.Mul(*rest) * Sigmoid(a) ** k * Sigmoid(-a) ** (m - k)
     return term
+
+
+def erf_complements(expr: sp.Expr) -> sp.Expr:
+    r""":math:`c \pm c\,\mathrm{erf}(z)` and :math:`2c - c\,\mathrm{erfc}(z)` as :math:`c\,\mathrm{erfc}(\mp z)`.
+
+    :math:`1 + \mathrm{erf}(z)` rounds to 0 for :math:`z < -6` in float64;
+    :math:`\mathrm{erfc}(-z)` stays accurate down to :math:`z \approx -26`
+    (a skew-normal written with ``erf``). SymPy writes
+    :math:`\mathrm{erfc}(-z)` as :math:`2 - \mathrm{erfc}(z)` whenever it
+    rebuilds the node (a substitution, ``lambdify``'s dummies), so every
+    ``erfc`` becomes :class:`Erfc`, which stays as
+    written.
+    """
+    if not expr.has(sp.erf, sp.erfc):
+        return expr
+
+    def fold(e: sp.Add) -> sp.Expr:
+        const, terms = e.as_coeff_Add()
+        if const == 0:
+            return e
+        for t in sp.Add.make_args(terms):
+            c, f = t.as_coeff_Mul()
+            if isinstance(f, sp.erf) and c != 0:
+                z = f.args[0]
+                if const == c:
+                    return terms - t + c * Erfc(-z)
+                if const == -c:
+                    return terms - t - c * Erfc(z)
+            if isinstance(f, sp.erfc) and c != 0 and const == -2 * c:
+                return terms - t - c * Erfc(-f.args[0])  # 2k - k erfc(z)
+        return e
+
+    out = expr.replace(lambda e: isinstance(e, sp.Add), fold)
+    out = out.replace(sp.erfc, Erfc)
+    return out.replace(lambda e: isinstance(e, sp.Mul), _exp_over_erfc)
+
+
+def _exp_over_erfc(m: sp.Mul) -> sp.Expr:
+    r""":math:`e^{A} / \mathrm{erfc}(w)^k` as :math:`e^{A - k \log \mathrm{erfc}(w)}` (:class:`ExpOf`)."""
+    exps = [f for f in m.args if isinstance(f, sp.exp)]
+    inv = [
+        f
+        for f in m.args
+        if isinstance(f, sp.Pow) and isinstance(f.base, Erfc) and f.exp.is_negative
+    ]
+    if not exps or not inv:
+        return m
+    arg = sp.Add(*[e.args[0] for e in exps], *[f.exp * sp.log(f.base) for f in inv])
+    rest = [f for f in m.args if f not in exps and f not in inv]
+    return sp.Mul(*rest) * ExpOf(arg)

@@ -31,6 +31,8 @@ import sympy as sp
 from symfisher.derive.logmoments import Match, identify, moment
 from symfisher.errors import SymbolicTimeout
 from symfisher.families.family import Family, finite_values
+from symfisher.families.moments import NotPolynomial as _NotPolynomial
+from symfisher.families.moments import polynomial_moments
 from symfisher.outcomes import fingerprint
 from symfisher.timelimit import run_limited
 
@@ -109,10 +111,6 @@ def _finite_sum(family: Family, f: sp.Expr) -> sp.Expr:
 
 
 # -- exponential family --------------------------------------------------------
-class _NotPolynomial(Exception):
-    pass
-
-
 class _Unresolved(Exception):
     pass
 
@@ -136,70 +134,6 @@ def _moment_source(family: Family) -> tuple[list, list, sp.Expr, dict]:
 def _expfam_moments(family: Family, exprs: Sequence[sp.Expr]) -> list[sp.Expr]:
     atoms, t, K, at = _moment_source(family)
     return polynomial_moments(atoms, t, K, at, set(family.variables), exprs)
-
-
-def polynomial_moments(
-    atoms: Sequence[sp.Expr],
-    t: Sequence[sp.Symbol],
-    K: sp.Expr,
-    at: dict[sp.Symbol, sp.Expr],
-    variables: set[sp.Symbol],
-    exprs: Sequence[sp.Expr],
-) -> list[sp.Expr]:
-    r""":math:`\mathbb E[f]` of polynomials :math:`f` in ``atoms`` from a cumulant function.
-
-    :math:`Q_\alpha = e^{-K}\partial^\alpha e^{K}`,
-    :math:`Q_{\alpha+e_j} = \partial_j Q_\alpha + (\partial_j K)\,Q_\alpha`, evaluated by ``at``.
-
-    Raises:
-      _NotPolynomial: when some ``f`` is not a polynomial in ``atoms`` (with
-        coefficients free of ``variables``).
-    """
-    Q: dict[tuple[int, ...], sp.Expr] = {(0,) * len(atoms): sp.Integer(1)}
-    dK = {n: sp.diff(K, n) for n in t}
-
-    def moment(alpha: tuple[int, ...]) -> sp.Expr:
-        if alpha in Q:
-            return Q[alpha]
-        j = next(i for i, a in enumerate(alpha) if a)
-        prev = tuple(a - (i == j) for i, a in enumerate(alpha))
-        q = moment(prev)
-        n = t[j]
-        Q[alpha] = sp.expand(sp.diff(q, n) + dK[n] * q)
-        return Q[alpha]
-
-    out = []
-    for f in exprs:
-        g = _polynomial_form(f)
-        try:
-            poly = sp.Poly(g, *atoms)
-        except sp.PolynomialError as e:
-            raise _NotPolynomial(f"{f} is not a polynomial in {atoms}") from e
-        total = sp.Integer(0)
-        for alpha, coeff in poly.terms():
-            if coeff.free_symbols & variables:
-                raise _NotPolynomial(f"{f} is not a polynomial in {atoms}")
-            total += coeff * moment(alpha)
-        out.append(_at_natural(total, at))
-    return out
-
-
-def _polynomial_form(f: sp.Expr) -> sp.Expr:
-    g = f
-    if g.has(sp.sin, sp.cos):
-        g = sp.expand_trig(g)
-    return sp.expand(sp.expand_log(g))
-
-
-def _at_natural(expr: sp.Expr, at_eta: dict[sp.Symbol, sp.Expr]) -> sp.Expr:
-    out = expr.subs(at_eta)
-    if out.has(sp.sin, sp.cos):
-        # sqrt(k^2 cos^2 + k^2 sin^2) -> k, as in the von Mises family.
-        out = out.replace(
-            lambda e: e.is_Pow and e.exp == sp.Rational(1, 2),
-            lambda e: sp.sqrt(sp.trigsimp(sp.factor(e.base))),
-        )
-    return out
 
 
 # -- integration -----------------------------------------------------------------
@@ -293,7 +227,7 @@ def _substitution(family: Family) -> tuple[sp.Symbol, sp.Expr, sp.Set] | None:
         lat = family.latent
         (x,) = family.variables
         logp_u = sp.simplify(_log_density_under(family.log_density, x, lat.g, lat.u))
-        inner = _location_scale(family, logp_u, lat.u, lat.support)
+        inner = location_scale(family, logp_u, lat.u, lat.support)
         if inner is None:
             return lat.u, lat.g, lat.support
         y, h, support = inner  # standardise the latent variable too
@@ -303,10 +237,10 @@ def _substitution(family: Family) -> tuple[sp.Symbol, sp.Expr, sp.Set] | None:
     if family.support_depends_on_params:
         return None
     (x,) = family.variables
-    return _location_scale(family, family.log_density, x, family.supports[0])
+    return location_scale(family, family.log_density, x, family.supports[0])
 
 
-def _location_scale(
+def location_scale(
     family: Family, log_density: sp.Expr, x: sp.Symbol, support: sp.Set
 ) -> tuple[sp.Symbol, sp.Expr, sp.Set] | None:
     r"""A location-scale (or log-location-scale) standardisation of ``x``.

@@ -22,9 +22,10 @@ from dataclasses import dataclass
 
 import sympy as sp
 
-from symfisher.derive.expectation import UNRESOLVED, _at_natural, expect
+from symfisher.derive.expectation import UNRESOLVED, expect
 from symfisher.derive.simplify import is_zero, tidy
 from symfisher.families.family import Family
+from symfisher.families.moments import at_natural as _at_natural
 
 BREGMAN = "exponential-family Bregman divergence of A"
 

@@ -63,14 +63,14 @@ class GaussianStates:
         Raises:
           NotPolynomialInStates: when some ``f`` is not a polynomial in :math:`s`.
         """
-        from symfisher.derive.expectation import _NotPolynomial, polynomial_moments
+        from symfisher.families.moments import NotPolynomial, polynomial_moments
 
         c = self.cumulants()
         try:
             return polynomial_moments(
                 c.atoms, c.t, c.K, dict.fromkeys(c.t, 0), set(self.symbols), exprs
             )
-        except _NotPolynomial as e:
+        except NotPolynomial as e:
             raise NotPolynomialInStates(
                 f"not a polynomial in the states {self.symbols}"
             ) from e

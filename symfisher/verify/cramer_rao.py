@@ -193,8 +193,8 @@ def cramer_rao_checks(
     except Exception as e:
         return [
             Check(
-                str(family),
-                "Cramér–Rao simulation",
+                family=str(family),
+                name="Cramér–Rao simulation",
                 kind="deterministic",
                 verdict="error",
                 message=f"not a family: {type(e).__name__}: {e}",
@@ -249,9 +249,9 @@ class _Ctx:
         )
 
     def check(self, name: str, **kw: Any) -> Check:
-        c = Check(self.family, name, point=dict(self.point), **kw)
+        c = Check(family=self.family, name=name, point=dict(self.point), **kw)
         if c.kind == "stochastic" and c.se is not None:
-            c._scale = 1.0  # type: ignore[attr-defined]  # run.py recomputes detectable
+            c.scale = 1.0  # run.py recomputes detectable
             c.detectable = detectable(c.se, 1.0, self.m, self.alpha)
         return c
 

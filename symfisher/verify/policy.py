@@ -93,8 +93,7 @@ def verify_policy(
     reject = stats.holm([c.p_value for c in stoch], alpha)
     m = len(stoch)
     for c, r in zip(stoch, reject, strict=True):
-        # until now ``detectable`` held the check's scale (see _stochastic)
-        c.detectable = stats.detectable(c.se, c.detectable, m, alpha)
+        c.detectable = stats.detectable(c.se, c.scale, m, alpha)
         if r:
             c.verdict = "fail"
             c.message = (
@@ -128,8 +127,8 @@ def _stochastic(
 ) -> Check:
     """A z-test; an entry constant over the samples is compared exactly instead.
 
-    ``scale`` (the size the detectable error is relative to) rides in
-    ``detectable`` until Holm's level is known.
+    ``scale``: the size the detectable error is relative to (set once Holm's
+    level is known).
     """
     if se <= 1e-13 * max(1.0, abs(target)):
         return _deterministic(
@@ -148,7 +147,7 @@ def _stochastic(
         statistic=z,
         p_value=p,
         n=n,
-        detectable=scale,
+        scale=scale,
     )
 
 

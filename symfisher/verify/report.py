@@ -73,7 +73,7 @@ class Report:
                 for c in cs
                 if c.detectable is not None
                 and c.detectable == c.detectable
-                and not getattr(c, "_no_target", False)
+                and not c.target_exempt
             ]
             out[fam] = {
                 "passed": not any(c.failed for c in cs),

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 SCHEMA = "symfisher.verify/1"
@@ -29,6 +29,10 @@ class Check:
       detectable: smallest relative error this check detects with 90% power.
       n: Monte Carlo sample size behind the estimate.
       message: plain-language detail (always set for "fail", "error", "not applicable").
+      scale: the size ``detectable`` is relative to (stochastic checks; ``None``
+        where it is not computed).
+      target_exempt: not held to the run's target detectable error (the
+        Cramér–Rao simulations resolve tens of percent, not 2 %).
     """
 
     family: str
@@ -45,10 +49,16 @@ class Check:
     detectable: float | None = None
     n: int | None = None
     message: str = ""
+    scale: float | None = field(default=None, metadata={"json": False})
+    target_exempt: bool = field(default=False, metadata={"json": False})
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready dict (non-finite floats as strings)."""
-        return {k: _jsonable(v) for k, v in asdict(self).items()}
+        """JSON-ready dict (non-finite floats as strings; schema ``symfisher.verify/1``).
+
+        ``scale`` and ``target_exempt`` are bookkeeping of the run and stay out.
+        """
+        hidden = {f.name for f in fields(self) if f.metadata.get("json") is False}
+        return {k: _jsonable(v) for k, v in asdict(self).items() if k not in hidden}
 
     @property
     def failed(self) -> bool:

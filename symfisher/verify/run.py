@@ -498,8 +498,8 @@ def _cramer_rao(
     except Exception as e:  # a broken kernel must not crash the run
         out = [
             Check(
-                fam.name,
-                "Cramér–Rao simulation",
+                family=fam.name,
+                name="Cramér–Rao simulation",
                 point=_named(fam, theta),
                 kind="deterministic",
                 verdict="error",
@@ -509,7 +509,7 @@ def _cramer_rao(
     for c in out:
         # R simulated data sets resolve tens of percent, not 2%: their detectable
         # error is reported, but they are not held to the Monte Carlo target
-        c._no_target = True  # type: ignore[attr-defined]
+        c.target_exempt = True
     return out
 
 
@@ -530,9 +530,9 @@ def _enough(
 ) -> int:
     """Samples for every pilot check to detect ``target`` (10% margin on the pilot's spread)."""
     rel = [
-        c.se * np.sqrt(c.n) / abs(c._scale)  # type: ignore[attr-defined]
+        c.se * np.sqrt(c.n) / abs(c.scale)
         for c in pilot
-        if c.kind == "stochastic" and c.se and c.n and getattr(c, "_scale", 0)
+        if c.kind == "stochastic" and c.se and c.n and c.scale
     ]
     if not rel:
         return PILOT
@@ -557,10 +557,10 @@ def _decide(checks: list[Check], alpha: float, power: float, target: float) -> N
                 f"observed {c.observed:.6g} vs expected {c.expected:.6g} "
                 f"(z = {c.statistic:.2f}, p = {c.p_value:.2e}, Holm over {m} checks)"
             )
-        scale = getattr(c, "_scale", None)
+        scale = c.scale
         if scale is not None and c.se is not None:
             c.detectable = stats.detectable(c.se, scale, m, alpha, power)
-            if c.detectable > target and not getattr(c, "_no_target", False):
+            if c.detectable > target and not c.target_exempt:
                 weak.append(c)
     if weak:
         worst = max(weak, key=lambda c: c.detectable)
@@ -593,23 +593,20 @@ def _z_check(
     dev = observed - expected
     target = observed if abs(dev) <= bound else expected + np.sign(dev) * bound
     z, p = stats.z_test(observed, se_eff, float(target))
-    c = Check(
-        fam.name,
-        name,
-        entry,
-        _named(fam, theta),
-        "stochastic",
-        float(expected),
-        float(observed),
-        se_eff,
-        z,
-        p,
-        "pass",
-        None,
-        n,
+    return Check(
+        family=fam.name,
+        name=name,
+        entry=entry,
+        point=_named(fam, theta),
+        kind="stochastic",
+        expected=float(expected),
+        observed=float(observed),
+        se=se_eff,
+        statistic=z,
+        p_value=p,
+        n=n,
+        scale=scale,
     )
-    c._scale = scale  # type: ignore[attr-defined]
-    return c
 
 
 def _sample_fn(K: Kernels, P: int, parts: set[str]) -> Callable:
@@ -658,11 +655,11 @@ def _generic_sampler_note(fam: Family, theta: np.ndarray) -> Check | None:
     info = fam.sampler.info(theta)
     err = "exact" if info.stated_error == 0 else f"u-error ≤ {info.stated_error:.0e}"
     return Check(
-        fam.name,
-        f"sampler: generic {info.method}, {err}",
-        "",
-        _named(fam, theta),
-        "report",
+        family=fam.name,
+        name=f"sampler: generic {info.method}, {err}",
+        entry="",
+        point=_named(fam, theta),
+        kind="report",
         verdict="report",
         message=info.describe()
         + " (the family has no sampler of its own: pass sampler= to define_family "
@@ -733,11 +730,11 @@ def _verify_point(
         if fname == "kl" and problem.startswith("not available"):
             checks.append(
                 Check(
-                    fam.name,
-                    "KL checks",
-                    "",
-                    named,
-                    "report",
+                    family=fam.name,
+                    name="KL checks",
+                    entry="",
+                    point=named,
+                    kind="report",
                     verdict="not applicable",
                     message=problem,
                 )
@@ -745,11 +742,11 @@ def _verify_point(
             continue
         checks.append(
             Check(
-                fam.name,
-                f"kernel {fname}",
-                "",
-                named,
-                "deterministic",
+                family=fam.name,
+                name=f"kernel {fname}",
+                entry="",
+                point=named,
+                kind="deterministic",
                 verdict="error",
                 message=f"{fname} at {named}: {problem}",
             )
@@ -777,11 +774,11 @@ def _verify_point(
     if not moments:
         checks.append(
             Check(
-                fam.name,
-                "sampler moments",
-                "",
-                named,
-                "report",
+                family=fam.name,
+                name="sampler moments",
+                entry="",
+                point=named,
+                kind="report",
                 verdict="not applicable",
                 message=how,
             )
@@ -837,11 +834,11 @@ def _verify_point(
     if "hessian_log_prob" in ok and not smooth:
         checks.append(
             Check(
-                fam.name,
-                "-E[H] = F",
-                "",
-                named,
-                "report",
+                family=fam.name,
+                name="-E[H] = F",
+                entry="",
+                point=named,
+                kind="report",
                 verdict="not applicable",
                 message="the log-density is not twice differentiable in the parameters "
                 "(e.g. |x - mu|): the pointwise Hessian misses the Dirac mass of the "
@@ -907,20 +904,20 @@ def _kl_checks(
         ok = rel <= tol
         out.append(
             Check(
-                fam.name,
-                "KL Hessian = F",
-                "",
-                named,
-                "deterministic",
-                0.0,
-                rel,
-                None,
-                rel,
-                None,
-                "pass" if ok else "fail",
-                None,
-                None,
-                ""
+                family=fam.name,
+                name="KL Hessian = F",
+                entry="",
+                point=named,
+                kind="deterministic",
+                expected=0.0,
+                observed=rel,
+                se=None,
+                statistic=rel,
+                p_value=None,
+                verdict="pass" if ok else "fail",
+                detectable=None,
+                n=None,
+                message=""
                 if ok
                 else f"max |hessian(kl) - F| / max|F| = {rel:.3g} > {tol:.3g} (autodiff of "
                 "a closed form is exact to rounding; a quadrature kernel adds its stated "
@@ -930,11 +927,11 @@ def _kl_checks(
     except Exception as e:
         out.append(
             Check(
-                fam.name,
-                "KL Hessian = F",
-                "",
-                named,
-                "deterministic",
+                family=fam.name,
+                name="KL Hessian = F",
+                entry="",
+                point=named,
+                kind="deterministic",
                 verdict="error",
                 message=f"jax.hessian(kl) at {named}: {type(e).__name__}: {e}",
             )
@@ -981,20 +978,20 @@ def _kl_checks(
     ok = bool(np.isfinite(last) and last <= 1e-2 and last <= first + 1e-6)
     out.append(
         Check(
-            fam.name,
-            "KL ~ ½ δᵀFδ",
-            "eps=" + ",".join(f"{e:g}" for e in KL_EPSILONS),
-            named,
-            "deterministic",
-            1.0,
-            ratios[-1],
-            None,
-            last,
-            None,
-            "pass" if ok else "fail",
-            None,
-            None,
-            "ratios "
+            family=fam.name,
+            name="KL ~ ½ δᵀFδ",
+            entry="eps=" + ",".join(f"{e:g}" for e in KL_EPSILONS),
+            point=named,
+            kind="deterministic",
+            expected=1.0,
+            observed=ratios[-1],
+            se=None,
+            statistic=last,
+            p_value=None,
+            verdict="pass" if ok else "fail",
+            detectable=None,
+            n=None,
+            message="ratios "
             + ", ".join(f"{r:.6f}" for r in ratios)
             + (
                 ""
@@ -1016,17 +1013,15 @@ def _non_regular(
     if "H" in est:
         parts.append(f"-E[H] ≈ {np.round(-np.diag(est['H'].mean), 6).tolist()}")
     return Check(
-        fam.name,
-        "Fisher identities",
-        "",
-        _named(fam, theta),
-        "report",
+        family=fam.name,
+        name="Fisher identities",
+        entry="",
+        point=_named(fam, theta),
+        kind="report",
         verdict="not applicable",
-        message=(
-            "the support depends on the parameters, so differentiation and integration "
-            "do not commute and the identities E[s] = 0, E[s sᵀ] = -E[H] fail: "
-            + "; ".join(parts)
-        ),
+        message="the support depends on the parameters, so differentiation and integration "
+        "do not commute and the identities E[s] = 0, E[s sᵀ] = -E[H] fail: "
+        + "; ".join(parts),
     )
 
 

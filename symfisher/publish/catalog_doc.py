@@ -17,8 +17,13 @@ import sympy as sp
 
 from symfisher.derive.derivation import ROUTES, Derivation
 from symfisher.derive.policy import PolicyDerivation
-from symfisher.report import LETTER, agreement_cell, fisher_cell, short_method
-from symfisher.verify.record import Verdict
+from symfisher.publish.derivation_report import (
+    LETTER,
+    agreement_cell,
+    fisher_cell,
+    short_method,
+)
+from symfisher.publish.record import Verdict
 
 CATALOG_NAME = "CATALOG.md"
 README_START = "<!-- catalog-table:start -->"

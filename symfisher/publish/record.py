@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from symfisher.errors import SymfisherError
+from symfisher.files import write_atomic
 
 SCHEMA = "symfisher.verified/1"
 FILE_NAME = "VERIFIED.json"
@@ -167,8 +168,6 @@ def load(path: str | Path) -> dict[str, dict[str, Any]]:
 
 def update(path: str | Path, new: Mapping[str, Mapping[str, Any]]) -> Path:
     """Merge ``new`` records into the file at ``path`` (other families kept)."""
-    from symfisher.codegen.generate import write_atomic
-
     path = Path(path)
     records = {**load(path), **new}
     write_atomic(path, to_text(dict(sorted(records.items()))))

@@ -10,12 +10,13 @@ import pytest
 import sympy as sp
 
 from symfisher import cli
-from symfisher.codegen import catalog_doc as cd
 from symfisher.codegen import generate as gen
 from symfisher.derive.derivation import ROUTES, derive
 from symfisher.families import catalog as catalog_mod
 from symfisher.families import policies as policies_mod
-from symfisher.verify import record
+from symfisher.publish import catalog as pub
+from symfisher.publish import catalog_doc as cd
+from symfisher.publish import record
 from symfisher.verify.report import Report
 from symfisher.verify.result import Check
 from tests.conftest import CATALOG
@@ -111,7 +112,7 @@ def test_catalog_text_is_the_same_under_another_hash_seed():
     here = _catalog(NAMES)
     code = (
         "import sys\n"
-        "from tests.codegen.test_catalog_doc import _catalog, NAMES\n"
+        "from tests.publish.test_catalog_doc import _catalog, NAMES\n"
         "sys.stdout.write(_catalog(NAMES))\n"
     )
     env = {**os.environ, "PYTHONHASHSEED": "7"}
@@ -172,9 +173,9 @@ def test_stale_check_catches_an_edited_or_missing_catalog(
 
 
 def _catalog_for_records(names):
-    records = record.load(gen.records_path())
+    records = record.load(pub.records_path())
     modules = {n: gen.module_text(n) for n in names}
-    return gen.catalog_texts(names, modules, records)[0]
+    return pub.catalog_texts(names, modules, records)[0]
 
 
 def test_generating_a_subset_leaves_the_catalog_alone(tmp_path):
@@ -188,8 +189,8 @@ def test_readme_catalog_table_is_current():
     pols = policies_mod.policies()
     modules = {n: gen.module_text(n) for n in CATALOG}
     modules |= {n: gen.policy_text(n) for n in pols}
-    records = record.load(gen.records_path())
-    _, table = gen.catalog_texts(CATALOG, modules, records, pols)
+    records = record.load(pub.records_path())
+    _, table = pub.catalog_texts(CATALOG, modules, records, pols)
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     block = f"{cd.README_START}\n{table}{cd.README_END}"
     assert block in readme, (
@@ -287,7 +288,7 @@ def test_bad_record_files_are_named(tmp_path):
 
 def test_verify_record_cli_writes_the_family(tmp_path, monkeypatch, capsys):
     path = tmp_path / "VERIFIED.json"
-    monkeypatch.setattr(gen, "records_path", lambda folder=None: path)
+    monkeypatch.setattr(pub, "records_path", lambda folder=None: path)
     argv = ["verify", "normal", "--points", "1", "--samples", "4096"]
     code = cli.main([*argv, "--no-cramer-rao", "--record"])
     assert code == 0, capsys.readouterr().err
@@ -299,7 +300,7 @@ def test_verify_record_cli_writes_the_family(tmp_path, monkeypatch, capsys):
 
 def test_every_catalog_kernel_has_a_passing_record_of_its_current_code():
     """Changing a kernel's code forces re-verification (`verify NAME --record`)."""
-    records = record.load(gen.records_path())
+    records = record.load(pub.records_path())
     stale = []
     for name in [*CATALOG, *policies_mod.policies()]:
         text = (ROOT / "generated" / f"{name}.py").read_text(encoding="utf-8")
