@@ -29,20 +29,55 @@ def _sizes(items: Sequence[str]) -> dict[str, int]:
     return out
 
 
+def _check_names(names: Sequence[str]) -> None:
+    """Raise naming each unknown NAME, the nearest known one, and every family and policy."""
+    import difflib
+
+    from symfisher.families.catalog import families
+    from symfisher.families.policies import policies
+
+    known, pols = families(), policies()
+    unknown = [n for n in names if n not in known and n not in pols]
+    if not unknown:
+        return
+    hints = []
+    for n in unknown:
+        near = difflib.get_close_matches(n, known + pols, n=1)
+        hints.append(f"{n!r}" + (f" (did you mean {near[0]!r}?)" if near else ""))
+    raise SymfisherError(
+        f"unknown name {', '.join(hints)}; families: {', '.join(known)}; "
+        f"policies: {', '.join(pols)}"
+    )
+
+
 def _cmd_list(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.table import Table
 
     from symfisher.families.catalog import families, family, size_keywords
+    from symfisher.families.policies import policies, policy
 
-    t = Table(title="symfisher catalog")
+    t = Table(title="symfisher catalog: families")
     for col in ("family", "parameters", "sizes", "description"):
         t.add_column(col)
     for name in families():
         f = family(name)
         sizes = ", ".join(f"{k}={v}" for k, v in size_keywords(name).items())
         t.add_row(name, ", ".join(f.param_names), sizes, f.description)
-    Console().print(t)
+    console = Console()
+    console.print(t)
+    pt = Table(title="symfisher catalog: state-conditioned policies")
+    for col in ("policy", "theta", "states", "description"):
+        pt.add_column(col)
+    for name in policies():
+        pol = policy(name)
+        pt.add_row(
+            name,
+            f"{pol.theta_shape[0]}x{pol.theta_shape[1]}",
+            pol.states.description,
+            pol.description,
+        )
+    console.print(pt)
     return 0
 
 
@@ -61,6 +96,7 @@ def _cmd_derive(args: argparse.Namespace) -> int:
     from symfisher.families.policies import policies, policy
 
     pols = policies()
+    _check_names(args.names)
     names = families() if args.all else [n for n in args.names if n not in pols]
     pol_names = pols if args.all else [n for n in args.names if n in pols]
     sizes = _sizes(args.size)
@@ -78,9 +114,14 @@ def _cmd_derive(args: argparse.Namespace) -> int:
             pout.append(derive_policy(p, use_cache=not args.no_cache))
             progress.advance(task)
     if args.json:
-        print(report.to_json(out))
+        print(report.to_json(out, pout))
     elif args.latex:
-        print("\n\n".join(report.to_latex(d) for d in out))
+        print(
+            "\n\n".join(
+                [report.to_latex(d) for d in out]
+                + [report.policy_to_latex(d) for d in pout]
+            )
+        )
     else:
         if out:
             console.print(report.table(out))
@@ -239,11 +280,7 @@ def _cmd_generate(args: argparse.Namespace) -> int:
     from symfisher.kernels import catalog_dir
 
     known, pols = families(), policies()
-    unknown = [n for n in args.names if n not in known and n not in pols]
-    if unknown:
-        raise SymfisherError(
-            f"unknown family {', '.join(unknown)}; catalog: {', '.join(known + pols)}"
-        )
+    _check_names(args.names)
     names = [n for n in args.names if n in known] if args.names else known
     pol_names = [n for n in args.names if n in pols] if args.names else pols
     out = Path(args.out) if args.out else catalog_dir()
@@ -381,11 +418,7 @@ def _cmd_verify(args: argparse.Namespace) -> int:
     from symfisher.families.policies import policies
 
     known, pols = families(), policies()
-    unknown = [n for n in args.names if n not in known and n not in pols]
-    if unknown:
-        raise SymfisherError(
-            f"unknown family {', '.join(unknown)}; catalog: {', '.join(known + pols)}"
-        )
+    _check_names(args.names)
     pol_names = pols if args.all else [n for n in args.names if n in pols]
     names = known if args.all else [n for n in args.names if n in known]
     if args.record:  # the kernels as verified, read before the run
@@ -437,9 +470,14 @@ def build_parser() -> argparse.ArgumentParser:
         "parametric policy families.",
     )
     sub = p.add_subparsers(dest="command", required=True)
-    sub.add_parser("list", help="the built-in catalog").set_defaults(fn=_cmd_list)
+    p.commands = sub.choices  # type: ignore[attr-defined]
+    sub.add_parser(
+        "list", help="the built-in catalog: families and policies"
+    ).set_defaults(fn=_cmd_list)
     d = sub.add_parser("derive", help="derive score, Fisher (three routes), KL")
-    d.add_argument("names", nargs="*", metavar="NAME")
+    d.add_argument(
+        "names", nargs="*", metavar="NAME", help="catalog families or policies"
+    )
     d.add_argument("--all", action="store_true", help="every catalog family")
     fmt = d.add_mutually_exclusive_group()
     fmt.add_argument("--latex", action="store_true", help="print LaTeX")
@@ -454,7 +492,12 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--no-cache", action="store_true", help="ignore the on-disk cache")
     d.set_defaults(fn=_cmd_derive)
     g = sub.add_parser("generate", help="write the JAX kernel modules (generated/)")
-    g.add_argument("names", nargs="*", metavar="NAME", help="default: the catalog")
+    g.add_argument(
+        "names",
+        nargs="*",
+        metavar="NAME",
+        help="catalog families or policies (default: the whole catalog)",
+    )
     g.add_argument("--out", metavar="DIR", help="folder (default: the catalog kernels)")
     g.add_argument(
         "--check",
@@ -485,7 +528,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     g.set_defaults(fn=_cmd_generate)
     v = sub.add_parser("verify", help="Monte Carlo verification of the kernels")
-    v.add_argument("names", nargs="*", metavar="NAME")
+    v.add_argument(
+        "names", nargs="*", metavar="NAME", help="catalog families or policies"
+    )
     v.add_argument("--all", action="store_true", help="every catalog family")
     v.add_argument("--json", metavar="FILE", help="write the JSON report")
     v.add_argument("--markdown", metavar="FILE", help="write the Markdown report")
@@ -497,7 +542,12 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="N",
         help="draws per point (default: chosen to detect a 2%% error)",
     )
-    v.add_argument("--seed", type=int, default=0)
+    v.add_argument(
+        "--seed",
+        type=int,
+        default=0,
+        help="seed of the parameter points and the draws (default 0)",
+    )
     v.add_argument("--points", type=int, default=3, help="parameter points per family")
     v.add_argument(
         "--alpha", type=float, default=1e-3, help="family-wise false-alarm rate"
@@ -517,7 +567,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``symfisher`` command."""
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args, extra = parser.parse_known_args(argv)
+    if extra:  # the subcommand's usage, not the top level's
+        parser.commands[args.command].error(
+            f"unrecognized arguments: {' '.join(extra)}"
+        )
     try:
         return args.fn(args)
     except (SymfisherError, HangError) as e:

@@ -91,9 +91,18 @@ def check_params(name: Any, theta: Any, path: str | Path | None = None) -> None:
     import numpy as np
 
     k = kernels(name, path)
+    theta = np.asarray(theta)
+    if theta.dtype.kind in "fc" and not np.isfinite(theta).all():
+        bad = np.argwhere(~np.isfinite(theta))[:5]
+        names = getattr(k, "PARAMS", ())
+        at = ", ".join(
+            f"{names[w[-1]] if len(names) > w[-1] else w[-1]} at batch index "
+            f"{tuple(int(i) for i in w[:-1])}"
+            for w in bad
+        )
+        raise DomainError(f"{k.FAMILY}: parameters must be finite (NaN or inf: {at})")
     results = k.param_checks(theta)
     problems = []
-    theta = np.asarray(theta)
     for msg, ok in zip(k.DOMAIN_CHECKS, results, strict=True):
         ok = np.asarray(ok)
         if not ok.all():

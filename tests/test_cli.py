@@ -391,3 +391,47 @@ def test_missing_family_file_and_names_with_family_file(tmp_path, capsys):
         capsys, "generate", "normal", "--family-file", str(tmp_path / "f.py")
     )
     assert rc == 2 and "not both" in err
+
+
+# -- rough edges a new user hit (issue 16) -----------------------------------------
+def test_list_shows_the_policies_too(capsys):
+    from symfisher.families.policies import policies
+
+    rc, out, _ = run(capsys, "list")
+    assert rc == 0
+    for name in policies():
+        assert name in out, name
+
+
+def test_unknown_name_suggests_the_nearest_and_lists_families_and_policies(capsys):
+    for cmd in ("derive", "verify", "generate"):
+        rc, _, err = run(capsys, cmd, "gama")
+        assert rc == 2
+        assert "unknown name 'gama' (did you mean 'gamma'?)" in err, (cmd, err)
+        assert "families: " in err and "policies: " in err and "linear_gaussian" in err
+
+
+def test_a_bad_option_shows_the_subcommands_usage(capsys):
+    with pytest.raises(SystemExit) as e:
+        cli.main(["derive", "--bogus"])
+    assert e.value.code == 2
+    err = capsys.readouterr().err
+    assert "usage: symfisher derive" in err and "unrecognized arguments: --bogus" in err
+
+
+def test_every_argument_has_help():
+    parser = cli.build_parser()
+    for name, sub in parser.commands.items():
+        for action in sub._actions:
+            if action.dest == "help":
+                continue
+            assert action.help, (name, action.dest)
+
+
+def test_derive_a_policy_as_json_and_latex(capsys):
+    doc = run_json(capsys, "derive", "linear_gaussian")
+    assert doc["families"] == []
+    assert [p["policy"] for p in doc["policies"]] == ["linear_gaussian"]
+    rc, out, _ = run(capsys, "derive", "linear_gaussian", "--latex")
+    assert rc == 0
+    assert r"\log \pi_\theta(a \mid s) = " in out and r"F(\theta) = " in out

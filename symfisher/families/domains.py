@@ -108,3 +108,13 @@ def real(name: str) -> sp.Symbol:
 def positive(name: str) -> sp.Symbol:
     """A positive parameter symbol."""
     return sp.Symbol(name, positive=True)
+
+
+def set_text(s: sp.Set) -> str:
+    """A SymPy set in one line of Unicode: ``ℝ``, ``(0, ∞)``, ``{0, 1}``, ``ℝ × ℝ``."""
+    if s == sp.Interval(-sp.oo, sp.oo) or s == sp.S.Reals:
+        return "ℝ"
+    if isinstance(s, sp.ProductSet):
+        return " × ".join(set_text(a) for a in s.args)
+    text = sp.pretty(s, use_unicode=True)
+    return text if "\n" not in text else sp.sstr(s)

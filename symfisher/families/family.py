@@ -14,6 +14,7 @@ from typing import Any
 import sympy as sp
 
 from symfisher.errors import DomainError, FamilyError
+from symfisher.families.domains import set_text
 
 Sampler = Callable[..., Any]
 
@@ -302,7 +303,7 @@ class Family:
             if not bool(dom.contains(sp.Float(fv))):
                 raise DomainError(
                     f"{self.name}: parameter {p.name}={fv} is outside its domain "
-                    f"{p.name} ∈ {sp.sstr(dom)}"
+                    f"{p.name} ∈ {set_text(dom)}"
                 )
             out[p] = fv
         for cond, text in self.constraints:

@@ -17,6 +17,7 @@ import sympy as sp
 
 from symfisher.derive.derivation import ROUTES, Derivation
 from symfisher.derive.policy import PolicyDerivation
+from symfisher.families.domains import set_text
 from symfisher.publish.derivation_report import (
     LETTER,
     agreement_cell,
@@ -62,16 +63,6 @@ def cell(text: str) -> str:
 def prose(text: str) -> str:
     """Plain text safe in Markdown prose (``**`` of SymPy powers escaped)."""
     return text.replace("*", r"\*")
-
-
-def set_text(s: sp.Set) -> str:
-    """A SymPy set in one line of Unicode: ``ℝ``, ``(0, ∞)``, ``{0, 1}``, ``ℝ × ℝ``."""
-    if s == sp.Interval(-sp.oo, sp.oo) or s == sp.S.Reals:
-        return "ℝ"
-    if isinstance(s, sp.ProductSet):
-        return " × ".join(set_text(a) for a in s.args)
-    text = sp.pretty(s, use_unicode=True)
-    return text if "\n" not in text else sp.sstr(s)
 
 
 def params_text(d: Derivation) -> str:

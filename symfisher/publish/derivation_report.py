@@ -125,15 +125,31 @@ def policy_table(derivations: Sequence[Any]) -> Any:
     return t
 
 
-def to_json(derivations: Sequence[Derivation]) -> str:
-    """JSON report (schema ``symfisher.derive/1``)."""
-    return json.dumps(
-        {
-            "schema": "symfisher.derive/1",
-            "families": [d.summary() for d in derivations],
-        },
-        indent=2,
-    )
+def to_json(derivations: Sequence[Derivation], policies: Sequence[Any] = ()) -> str:
+    """JSON report (schema ``symfisher.derive/1``; ``policies`` only when some are given)."""
+    doc: dict[str, Any] = {
+        "schema": "symfisher.derive/1",
+        "families": [d.summary() for d in derivations],
+    }
+    if policies:
+        doc["policies"] = [d.summary() for d in policies]
+    return json.dumps(doc, indent=2)
+
+
+def policy_to_latex(d: Any) -> str:
+    r"""LaTeX of a policy: :math:`\log \pi_\theta(a \mid s)`, :math:`F = \mathbb E_s[F(s)]`, each route."""
+    pol = d.policy
+    lines = [
+        f"% {pol.name}: theta {pol.theta_shape[0]}x{pol.theta_shape[1]}; {pol.states.description}"
+    ]
+    lines.append(r"\log \pi_\theta(a \mid s) = " + sp.latex(pol.log_density))
+    if d.fisher is not None:
+        lines.append(r"F(\theta) = \mathbb{E}_s[F(s)] = " + sp.latex(d.fisher))
+    for name, r in d.routes.items():
+        lines.append(
+            f"% route {name}: " + ("resolved" if r.matrix is not None else "unresolved")
+        )
+    return "\n".join(lines)
 
 
 def to_latex(d: Derivation) -> str:

@@ -336,7 +336,9 @@ def verify(
       kernels: module or mapping with ``log_prob``, ``score``,
         ``hessian_log_prob``, ``fisher``, ``kl`` (generated signatures);
         default the generated kernels (generated on the fly for user families).
-      n_samples: Monte Carlo draws per point (rounded up to whole chunks). The
+      n_samples: Monte Carlo draws per point: fewer than ``chunk`` exactly (one
+        chunk of that size), more rounded up to whole chunks (with a warning);
+        too few for ``target_error`` warn with the error they can detect. The
         default picks it per family from a pilot run of ``PILOT`` draws: enough
         for every check to detect ``target_error`` at ``power`` (at most ``MAX_SAMPLES``).
       seed: seeds the points and every draw.
@@ -385,6 +387,14 @@ def verify_many(
         raise DomainError(f"power must lie in (0, 1), got {power}")
     if not isinstance(chunk, int | np.integer) or chunk < 1:
         raise DomainError(f"chunk must be a positive integer, got {chunk!r}")
+    if n_samples is not None and n_samples < chunk:
+        chunk = int(n_samples)  # honoured exactly: one chunk of that size
+    elif n_samples is not None and n_samples % chunk:
+        warnings.warn(
+            f"n_samples={n_samples} rounded up to {-(-n_samples // chunk) * chunk} "
+            f"(whole chunks of {chunk} draws)",
+            stacklevel=3,
+        )
     kernels = list(kernels) if kernels is not None else [None] * len(families)
     # float64 statistics whatever the caller's setting
     with jax.enable_x64(True):

@@ -75,7 +75,7 @@ def test_check_names_the_stale_file_and_the_fix(tmp_path, capsys):
 
 def test_generate_rejects_unknown_names(capsys):
     assert cli.main(["generate", "nope"]) == 2
-    assert "unknown family nope" in capsys.readouterr().err
+    assert "unknown name 'nope'" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("name", CATALOG)

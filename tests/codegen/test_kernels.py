@@ -219,3 +219,11 @@ def test_out_of_domain_is_nan_and_check_params_names_it():
         sf.check_params("categorical", jnp.array([0.6, 0.5]))
     with pytest.raises(sf.DomainError, match="must be finite"):
         sf.check_params("categorical_softmax", jnp.array([0.0, jnp.nan, 1.0]))
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_check_params_rejects_non_finite_values_naming_the_parameter(bad):
+    with pytest.raises(sf.DomainError, match=r"finite .*mu at batch index \(1,\)"):
+        sf.check_params("normal", np.array([[0.0, 1.0], [bad, 1.0]]))
+    with pytest.raises(sf.DomainError, match=r"finite .*sigma at batch index \(\)"):
+        sf.check_params("normal", np.array([0.0, bad]))

@@ -242,3 +242,8 @@ def test_unknown_family_and_bad_size():
         sf.family("normal", K=3)
     with pytest.raises(FamilyError, match="size K must be an integer >= 2"):
         sf.family("categorical_softmax", K=1)
+
+
+def test_domain_errors_write_the_domain_in_plain_maths():
+    with pytest.raises(DomainError, match=r"sigma ∈ \(0, ∞\)$"):
+        sf.family("normal").point({"mu": 0.0, "sigma": -1.0})

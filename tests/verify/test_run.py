@@ -775,7 +775,7 @@ def test_cli_exit_code_1_on_failure(tmp_path, monkeypatch, capsys):
     assert "FAILED" in capsys.readouterr().out
     assert _strict_json(j.read_text())["passed"] is False
     assert cli.main(["verify", "no_such_family"]) == 2
-    assert "unknown family no_such_family" in capsys.readouterr().err
+    assert "unknown name 'no_such_family'" in capsys.readouterr().err
     assert cli.main(["verify"]) == 2  # neither names nor --all
 
 
@@ -897,3 +897,18 @@ def test_points_of_quadrature_kernels_lie_in_their_stated_ranges():
     # without ranges: the usual draw, which leaves that box
     free = _points(fam, 20, seed=0)
     assert any(not (2.0 <= p[1] <= 3.0) for p in free)
+
+
+def test_few_samples_are_honoured_with_a_warning_naming_the_detectable_error():
+    with pytest.warns(UserWarning, match=r"cannot detect a 2% relative error"):
+        report = verify("normal", n_samples=1000, points=1, cramer_rao=False)
+    assert report.settings["n_samples"]["normal"] == 1000
+    assert {c.n for c in report.checks if c.kind == "stochastic"} == {1000}
+
+
+def test_samples_that_are_not_whole_chunks_are_rounded_up_with_a_warning():
+    with pytest.warns(UserWarning, match=r"n_samples=5000 rounded up to 8192"):
+        report = verify(
+            "normal", n_samples=5000, chunk=4096, points=1, cramer_rao=False
+        )
+    assert report.settings["n_samples"]["normal"] == 8192
