@@ -1,0 +1,125 @@
+"""Families, points, dtypes and tolerances of the oracle's assertions."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from symfisher.errors import FamilyError
+
+#: Number of seeded points an assertion picks when none are passed.
+N_POINTS = 5
+
+
+@dataclass(frozen=True)
+class _Fam:
+    name: str
+    family: Any  # symfisher Family
+    kernels: ModuleType
+    names: tuple[str, ...]
+
+    @property
+    def P(self) -> int:
+        return len(self.names)
+
+    def label(self) -> str:
+        return f"{self.name}({', '.join(self.names)})"
+
+
+def _resolve(family: Any, path: str | Path | None) -> _Fam:
+    from symfisher.families.catalog import family as catalog_family
+    from symfisher.natural.family import family_kernels
+
+    if isinstance(family, str):
+        fam = catalog_family(family)
+    elif hasattr(family, "params") and hasattr(family, "name"):
+        fam = family
+    else:
+        raise FamilyError(
+            "family must be a catalog name or a family object such as "
+            f"sf.family('categorical_softmax', K=5); got {family!r}"
+        )
+    k = family_kernels(fam, path)
+    return _Fam(fam.name, fam, k, tuple(fam.param_names))
+
+
+def _points(fam: _Fam, points: Any, n_points: int, seed: int) -> np.ndarray:
+    """``(n, P)`` float64 valid points: the caller's, validated, or seeded random ones."""
+    if points is None:
+        from symfisher.derive.numeric import random_point
+
+        if not isinstance(n_points, int) or n_points < 1:
+            raise ValueError(f"n_points must be an integer >= 1; got {n_points!r}")
+        rng = random.Random(seed)
+        pts = [random_point(fam.family, rng) for _ in range(n_points)]
+        return np.array([[pt[p] for p in fam.family.params] for pt in pts], float)
+    arr = np.asarray(points, dtype=float)
+    if arr.ndim == 1:
+        arr = arr[None]
+    if arr.ndim != 2 or arr.shape[-1] != fam.P:
+        raise ValueError(
+            f"points must have shape (n, {fam.P}) or ({fam.P},) for {fam.label()}; "
+            f"got shape {np.shape(points)}"
+        )
+    for row in arr:
+        fam.family.point(list(row))  # DomainError naming the parameter
+    return arr
+
+
+def _directions(n: int, P: int, seed: int) -> np.ndarray:
+    return np.random.default_rng([seed, 1]).standard_normal((n, P))
+
+
+def _dtype(dtype: Any) -> np.dtype:
+    dt = np.dtype(jnp.zeros(()).dtype if dtype is None else dtype)
+    if not np.issubdtype(dt, np.floating):
+        raise ValueError(f"dtype must be a floating dtype; got {dt}")
+    return dt
+
+
+def _rtol(rtol: float | None, got: np.ndarray) -> float:
+    if rtol is not None:
+        if not rtol >= 0:
+            raise ValueError(f"rtol must be >= 0; got {rtol!r}")
+        return float(rtol)
+    dt = got.dtype if np.issubdtype(got.dtype, np.floating) else np.float64
+    return float(np.sqrt(np.finfo(dt).eps))
+
+
+def _check_atol(atol: float) -> None:
+    if not atol >= 0:
+        raise ValueError(f"atol must be >= 0; got {atol!r}")
+
+
+def _call(fn: Callable, what: str, shape: tuple[int, ...], *args: Any) -> np.ndarray:
+    """Call the user's function and check the shape of its output."""
+    out = fn(*args)
+    try:
+        arr = np.asarray(out)
+    except Exception as e:
+        raise AssertionError(
+            f"{what} returned {type(out).__name__}, not an array"
+        ) from e
+    if arr.shape != shape:
+        raise AssertionError(f"{what} returned shape {arr.shape}; expected {shape}")
+    return arr
+
+
+def _ref(fn: Callable, *args: np.ndarray) -> np.ndarray:
+    """A generated kernel evaluated in float64."""
+    with jax.enable_x64(True):
+        return np.asarray(fn(*(np.asarray(a, np.float64) for a in args)), np.float64)
+
+
+def _fmt(a: Any) -> str:
+    return np.array2string(
+        np.asarray(a, np.float64), precision=10, separator=", ", max_line_width=100
+    )
