@@ -60,7 +60,7 @@ def load_kernels(folder: str) -> tuple[ModuleType, str]:
     try:
         return sf.kernels("linear_softmax"), "generated/linear_softmax.py"
     except FamilyError:
-        from symfisher.codegen.policy import policy_module_text
+        from symfisher.codegen.policy_module import policy_module_text
 
         path = Path(folder) / "linear_softmax.py"
         path.write_text(policy_module_text("linear_softmax", "0" * 64), "utf-8")

@@ -92,7 +92,7 @@ def _cmd_derive(args: argparse.Namespace) -> int:
     console = Console(width=None if sys.stdout.isatty() else 200)
     if args.all == bool(args.names):
         raise SymfisherError("give family names or --all (not both, not neither)")
-    from symfisher.derive.policy import derive_policy
+    from symfisher.derive.policy_derivation import derive_policy
     from symfisher.families.policies import policies, policy
 
     pols = policies()
@@ -377,7 +377,7 @@ def _verify_all(
     args: argparse.Namespace, names: list[str], pol_names: list[str]
 ) -> Report:
     """One report over catalog families and state-conditioned policies."""
-    from symfisher.verify.policy import N_DEFAULT, verify_policy
+    from symfisher.verify.policy_checks import N_DEFAULT, verify_policy
     from symfisher.verify.report import Report
     from symfisher.verify.run import verify_many
 

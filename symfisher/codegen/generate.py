@@ -28,7 +28,7 @@ from symfisher.files import write_atomic
 
 INIT_NAME = "__init__.py"
 #: codegen sources that never change a kernel's bytes (kept out of its hash)
-NOT_KERNEL_SOURCES = frozenset({"policy.py"})
+NOT_KERNEL_SOURCES = frozenset({"policy_module.py"})
 
 
 @cache
@@ -159,13 +159,13 @@ def policy_digest(name: str) -> str:
 
     h = hashlib.sha256()
     h.update(derivation_cache.key(policy(name)).encode())  # type: ignore[arg-type]
-    h.update((Path(__file__).parent / "policy.py").read_bytes())
+    h.update((Path(__file__).parent / "policy_module.py").read_bytes())
     return h.hexdigest()
 
 
 def policy_text(name: str) -> str:
     """Source text of a built-in policy's kernel module."""
-    from symfisher.codegen.policy import policy_module_text
+    from symfisher.codegen.policy_module import policy_module_text
 
     return policy_module_text(name, policy_digest(name))
 

@@ -23,7 +23,7 @@ import jax
 import jax.numpy as jnp
 
 from symfisher.natural._tree import PyTree, check_like, vdot
-from symfisher.natural.family import FamilyLike, family_kernels
+from symfisher.natural.family_kernels import FamilyLike, family_kernels
 
 KL = Callable[[PyTree, PyTree], jax.Array]
 

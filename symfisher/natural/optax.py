@@ -22,8 +22,8 @@ import optax
 
 from symfisher.natural._tree import nonnegative, positive, vdot
 from symfisher.natural.cg import conjugate_gradient
-from symfisher.natural.family import FamilyLike, family_kernels
-from symfisher.natural.policy import ApplyFn, policy_fvp
+from symfisher.natural.family_kernels import FamilyLike, family_kernels
+from symfisher.natural.network import ApplyFn, policy_fvp
 
 
 class ScaleByFisherState(NamedTuple):

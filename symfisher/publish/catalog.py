@@ -25,7 +25,7 @@ def catalog_texts(
       records: verification records (:func:`symfisher.publish.record.load`).
       policy_names: state-conditioned policies, rendered after the families.
     """
-    from symfisher.derive.policy import derive_policy
+    from symfisher.derive.policy_derivation import derive_policy
 
     ds = [derive(n) for n in names]
     vs = [record.verdict(n, module_texts.get(n), records) for n in names]

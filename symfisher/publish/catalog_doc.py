@@ -16,7 +16,7 @@ from collections.abc import Mapping, Sequence
 import sympy as sp
 
 from symfisher.derive.derivation import ROUTES, Derivation
-from symfisher.derive.policy import PolicyDerivation
+from symfisher.derive.policy_derivation import PolicyDerivation
 from symfisher.families.domains import set_text
 from symfisher.publish.derivation_report import (
     LETTER,

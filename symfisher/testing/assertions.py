@@ -471,7 +471,7 @@ def assert_policy_fvp_close(
     """
     from jax.flatten_util import ravel_pytree
 
-    from symfisher.natural.policy import policy_fvp
+    from symfisher.natural.network import policy_fvp
 
     _check_atol(atol)
     flat, unravel = ravel_pytree(params)
@@ -543,7 +543,7 @@ def _policy_reference(
     """``v -> F v`` in float64 (flat arrays), or None when apply_fn fails in float64."""
     from jax.flatten_util import ravel_pytree
 
-    from symfisher.natural.policy import policy_fvp
+    from symfisher.natural.network import policy_fvp
 
     def cast(tree):
         return jax.tree.map(

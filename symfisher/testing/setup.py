@@ -36,7 +36,7 @@ class _Fam:
 
 def _resolve(family: Any, path: str | Path | None) -> _Fam:
     from symfisher.families.catalog import family as catalog_family
-    from symfisher.natural.family import family_kernels
+    from symfisher.natural.family_kernels import family_kernels
 
     if isinstance(family, str):
         fam = catalog_family(family)

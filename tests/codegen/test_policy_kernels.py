@@ -17,7 +17,7 @@ import scipy.special
 import scipy.stats
 
 import symfisher as sf
-from symfisher.codegen.policy import POLICY_NAMES, policy_module_text
+from symfisher.codegen.policy_module import POLICY_NAMES, policy_module_text
 
 jax.config.update("jax_enable_x64", True)
 

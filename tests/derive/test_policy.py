@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 import sympy as sp
 
-from symfisher.derive.approx import approximations
-from symfisher.derive.policy import derive_policy
+from symfisher.derive.approximations import approximations
+from symfisher.derive.policy_derivation import derive_policy
 from symfisher.errors import DerivationError, FamilyError
 from symfisher.families.policies import policies, policy
 from symfisher.families.states import GaussianStates, NotPolynomialInStates

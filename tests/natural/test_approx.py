@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from symfisher.kernels import kernels
-from symfisher.natural.approx import (
+from symfisher.natural.fisher_approx import (
     approximation_error,
     compare_approximations,
     empirical_fisher,

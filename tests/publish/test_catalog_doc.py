@@ -316,7 +316,7 @@ def test_every_catalog_kernel_has_a_passing_record_of_its_current_code():
 
 
 def test_policy_section_renders_the_derivation():
-    from symfisher.derive.policy import derive_policy
+    from symfisher.derive.policy_derivation import derive_policy
 
     d = derive_policy("linear_gaussian")
     v = record.verdict("linear_gaussian", gen.policy_text("linear_gaussian"), {})

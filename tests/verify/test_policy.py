@@ -9,7 +9,7 @@ import pytest
 
 from symfisher.families.policies import policies
 from symfisher.kernels import kernels
-from symfisher.verify.policy import verify_policy
+from symfisher.verify.policy_checks import verify_policy
 
 
 @pytest.mark.parametrize("name", policies())

@@ -13,7 +13,7 @@ three routes stay independent; their agreement is proved (``simplify``) or teste
 at 50 digits, as for families.
 
 Also derived, for the linear policies: the diagonal and K-FAC approximations
-(:mod:`symfisher.derive.approx`) with their exact Frobenius errors.
+(:mod:`symfisher.derive.approximations`) with their exact Frobenius errors.
 """
 
 from __future__ import annotations

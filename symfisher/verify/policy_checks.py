@@ -69,7 +69,7 @@ def verify_policy(
     """
     import jax
 
-    from symfisher.derive.policy import derive_policy
+    from symfisher.derive.policy_derivation import derive_policy
     from symfisher.families.policies import policy as policy_by_name
     from symfisher.kernels import kernels as load_kernels
 

@@ -29,7 +29,7 @@ import jax
 import jax.numpy as jnp
 
 from symfisher.natural._tree import PyTree, check_like
-from symfisher.natural.family import FamilyLike, family_kernels, family_name
+from symfisher.natural.family_kernels import FamilyLike, family_kernels, family_name
 
 ApplyFn = Callable[[PyTree, Any], jax.Array]
 

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 import sympy as sp
 
-from symfisher.derive.policy import PolicyDerivation
+from symfisher.derive.policy_derivation import PolicyDerivation
 from symfisher.derive.simplify import tidy, tidy_matrix
 from symfisher.errors import DerivationError
 from symfisher.families.policy import Policy
