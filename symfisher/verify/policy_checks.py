@@ -89,17 +89,7 @@ def verify_policy(
             theta = _theta_point(pol, rng)
             key, ks, ka = jax.random.split(key, 3)
             checks += _point_checks(pol, d, k, theta, ks, ka, samples, idx)
-    stoch = [c for c in checks if c.kind == "stochastic"]
-    reject = stats.holm([c.p_value for c in stoch], alpha)
-    m = len(stoch)
-    for c, r in zip(stoch, reject, strict=True):
-        c.detectable = stats.detectable(c.se, c.scale, m, alpha)
-        if r:
-            c.verdict = "fail"
-            c.message = (
-                f"z = {c.statistic:.2f} (p = {c.p_value:.2e}) rejects at Holm level "
-                f"{alpha:g}"
-            )
+    stats.decide(checks, alpha)
     return Report(
         checks=checks,
         settings={

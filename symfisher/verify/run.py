@@ -551,27 +551,12 @@ def _enough(
 
 
 def _decide(checks: list[Check], alpha: float, power: float, target: float) -> None:
-    """Holm over the stochastic checks; detectable errors; warn when underpowered."""
-    sto = [
+    """Holm (:func:`stats.decide`); warn when a check cannot detect ``target``."""
+    weak = [
         c
-        for c in checks
-        if c.kind == "stochastic" and c.p_value is not None and c.verdict == "pass"
+        for c in stats.decide(checks, alpha, power)
+        if c.detectable is not None and c.detectable > target and not c.target_exempt
     ]
-    m = len(sto)
-    reject = stats.holm([c.p_value for c in sto], alpha)
-    weak = []
-    for c, r in zip(sto, reject, strict=True):
-        if r:
-            c.verdict = "fail"
-            c.message = c.message or (
-                f"observed {c.observed:.6g} vs expected {c.expected:.6g} "
-                f"(z = {c.statistic:.2f}, p = {c.p_value:.2e}, Holm over {m} checks)"
-            )
-        scale = c.scale
-        if scale is not None and c.se is not None:
-            c.detectable = stats.detectable(c.se, scale, m, alpha, power)
-            if c.detectable > target and not c.target_exempt:
-                weak.append(c)
     if weak:
         worst = max(weak, key=lambda c: c.detectable)
         warnings.warn(

@@ -16,9 +16,13 @@ with power :math:`1 - \beta` at the strictest Holm level :math:`\alpha / m` is
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 from scipy import stats as _stats
+
+if TYPE_CHECKING:
+    from symfisher.verify.result import Check
 
 ALPHA = 1e-3
 POWER = 0.9
@@ -58,6 +62,34 @@ def holm(pvalues: Sequence[float], alpha: float = ALPHA) -> np.ndarray:
         else:
             break
     return reject
+
+
+def decide(
+    checks: Sequence[Check], alpha: float = ALPHA, power: float = POWER
+) -> list[Check]:
+    """Holm over the passing stochastic checks of a run: the one place verdicts are set.
+
+    A rejected check fails with a message naming z, p and the number of checks;
+    every check with a ``scale`` gets its ``detectable`` error at the run's
+    strictest level. Returns the stochastic checks Holm saw.
+    """
+    sto = [
+        c
+        for c in checks
+        if c.kind == "stochastic" and c.p_value is not None and c.verdict == "pass"
+    ]
+    m = len(sto)
+    for c, r in zip(sto, holm([c.p_value for c in sto], alpha), strict=True):
+        if r:
+            c.verdict = "fail"
+            c.message = c.message or (
+                f"observed {c.observed:.6g} vs expected {c.expected:.6g} "
+                f"(z = {c.statistic:.2f}, p = {c.p_value:.2e}, Holm over {m} checks "
+                f"at family-wise level {alpha:g})"
+            )
+        if c.scale is not None and c.se is not None:
+            c.detectable = detectable(c.se, c.scale, m, alpha, power)
+    return sto
 
 
 def detectable(
