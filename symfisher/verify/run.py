@@ -53,6 +53,7 @@ import numpy as np
 from symfisher.errors import DomainError, FamilyError
 from symfisher.families.family import Family
 from symfisher.verify import stats
+from symfisher.verify.kernel_access import Kernels
 from symfisher.verify.montecarlo import mc_means
 from symfisher.verify.report import Report, Trace
 from symfisher.verify.result import Check
@@ -62,32 +63,6 @@ EPS_FLOOR = 64 * np.finfo(np.float64).eps
 KL_EPSILONS = (1e-1, 1e-2, 1e-3, 1e-4)
 PILOT = 2**16
 MAX_SAMPLES = 2**23
-
-
-class Kernels:
-    """Uniform access to a kernels module or mapping of callables."""
-
-    def __init__(self, obj: Any) -> None:
-        self.obj = obj
-
-    def get(self, name: str) -> Callable | None:
-        """The callable ``name``, or None when missing or not callable."""
-        f = (
-            self.obj.get(name)
-            if isinstance(self.obj, Mapping)
-            else getattr(self.obj, name, None)
-        )
-        return f if callable(f) else None
-
-    def accuracy(self, name: str) -> float:
-        """The accuracy a quadrature kernel states (``QUADRATURE_ACCURACY``), else 0."""
-        acc = getattr(self.obj, "QUADRATURE_ACCURACY", None)
-        return float(acc.get(name, 0.0)) if isinstance(acc, Mapping) else 0.0
-
-    def ranges(self) -> dict[str, tuple[float, float]] | None:
-        """``QUADRATURE_RANGES``: where the stated accuracy holds (None: everywhere)."""
-        r = getattr(self.obj, "QUADRATURE_RANGES", None)
-        return dict(r) if isinstance(r, Mapping) else None
 
 
 def _resolve(family: Family | str, kernels: Any) -> tuple[Family, Any]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import jax
@@ -10,6 +10,7 @@ import jax.numpy as jnp
 import numpy as np
 import sympy as sp
 
+from symfisher.verify.kernel_access import Kernels
 from symfisher.verify.result import Check
 from symfisher.verify.stats import detectable
 
@@ -85,8 +86,7 @@ class _Ctx:
 
 # -- kernels -------------------------------------------------------------------
 def _get(kernels: Any, fn: str) -> Callable | None:
-    f = kernels.get(fn) if isinstance(kernels, Mapping) else getattr(kernels, fn, None)
-    return f if callable(f) else None
+    return Kernels(kernels).get(fn)
 
 
 class _K:

@@ -1,0 +1,32 @@
+"""Uniform access to kernels: a generated module or a mapping of callables."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+
+class Kernels:
+    """Uniform access to a kernels module or mapping of callables."""
+
+    def __init__(self, obj: Any) -> None:
+        self.obj = obj
+
+    def get(self, name: str) -> Callable | None:
+        """The callable ``name``, or None when missing or not callable."""
+        f = (
+            self.obj.get(name)
+            if isinstance(self.obj, Mapping)
+            else getattr(self.obj, name, None)
+        )
+        return f if callable(f) else None
+
+    def accuracy(self, name: str) -> float:
+        """The accuracy a quadrature kernel states (``QUADRATURE_ACCURACY``), else 0."""
+        acc = getattr(self.obj, "QUADRATURE_ACCURACY", None)
+        return float(acc.get(name, 0.0)) if isinstance(acc, Mapping) else 0.0
+
+    def ranges(self) -> dict[str, tuple[float, float]] | None:
+        """``QUADRATURE_RANGES``: where the stated accuracy holds (None: everywhere)."""
+        r = getattr(self.obj, "QUADRATURE_RANGES", None)
+        return dict(r) if isinstance(r, Mapping) else None
