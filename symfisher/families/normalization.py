@@ -641,12 +641,13 @@ def _kinks(
     return out
 
 
-def _end(v: sp.Expr) -> mpmath.mpf:
+def _end(v: sp.Expr, digits: int = DPS + 5) -> mpmath.mpf:
+    """An end of a support as an mpmath number (``digits`` digits), infinities kept."""
     if v == sp.oo:
         return mpmath.inf
     if v == -sp.oo:
         return -mpmath.inf
-    return mpmath.mpf(str(sp.N(v, DPS + 5)))
+    return mpmath.mpf(str(sp.N(v, digits)))
 
 
 # -- verdicts ----------------------------------------------------------------------

@@ -31,6 +31,7 @@ import sympy as sp
 
 from symfisher.errors import FamilyError
 from symfisher.families.family import Family
+from symfisher.families.normalization import _end, _judge_converged, _mp, total_at
 from symfisher.families.points import mode_points, random_point
 
 #: Kinds of node a normaliser is written with.
@@ -47,8 +48,6 @@ def quadrature_log_normalizer(family: Family, n_points: int = 2) -> sp.Expr:
       FamilyError: for several variables, or a total that diverges (a
         non-normalisable density), naming the point.
     """
-    from symfisher.families.normalization import _judge_converged, total_at
-
     if len(family.variables) != 1:
         raise FamilyError(
             f"{family.name}: normalize=True supports one variable, "
@@ -123,7 +122,7 @@ def value(node: sp.Expr, dps: int = 30) -> mpmath.mpf:
     fn, (v, lo, hi) = node.function, node.limits[0]
     with mpmath.workdps(dps + 10):
         f = _mp(fn, v)
-        a, b = _end(lo), _end(hi)
+        a, b = _end(lo, mpmath.mp.dps), _end(hi, mpmath.mp.dps)
         if isinstance(node, sp.Sum):
             total = mpmath.nsum(lambda k: mpmath.re(f(int(k))), [a, b])
         else:
@@ -171,15 +170,3 @@ def mp_function(
         return cache[key](v)
 
     return f
-
-
-def _mp(expr: sp.Expr, x: sp.Symbol) -> Callable:
-    return sp.lambdify([x], expr, modules="mpmath", dummify=True)
-
-
-def _end(v: sp.Expr) -> mpmath.mpf:
-    if v == sp.oo:
-        return mpmath.inf
-    if v == -sp.oo:
-        return -mpmath.inf
-    return mpmath.mpf(str(sp.N(v, mpmath.mp.dps)))
