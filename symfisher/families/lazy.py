@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import importlib
 from dataclasses import dataclass, field
 from typing import Any
 
 
 @dataclass(frozen=True)
 class LazySampler:
-    """``sample(key, theta, shape)`` of a catalog family, built on first call."""
+    """``sample(key, theta, shape)`` of a catalog family, built on first call.
+
+    It is ``symfisher.families.catalog.<name>.sampler(**size)``.
+    """
 
     name: str
     size: tuple[tuple[str, Any], ...] = ()
@@ -18,9 +22,8 @@ class LazySampler:
         """Draw ``shape + event_shape`` samples at parameter vector ``theta``."""
         fn = self._cache.get("fn")
         if fn is None:
-            from symfisher.families.samplers import SAMPLERS
-
-            fn = SAMPLERS[self.name](**dict(self.size))
+            module = importlib.import_module(f"symfisher.families.catalog.{self.name}")
+            fn = module.sampler(**dict(self.size))
             self._cache["fn"] = fn
         return fn(key, theta, shape)
 

@@ -31,7 +31,8 @@ import sympy as sp
 
 from symfisher.errors import FamilyError
 from symfisher.families.family import Family
-from symfisher.families.normalization import _end, _judge_converged, _mp, total_at
+from symfisher.families.normalization import _judge_converged, total_at
+from symfisher.families.numeric_total import _end, _mp
 from symfisher.families.points import mode_points, random_point
 
 #: Kinds of node a normaliser is written with.

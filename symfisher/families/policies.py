@@ -24,10 +24,10 @@ from functools import cache
 import sympy as sp
 
 from symfisher.errors import FamilyError
-from symfisher.families.discrete import _indicator_sum
+from symfisher.families.catalog._gaussian import LOG_2PI, _normal_expfam
+from symfisher.families.catalog._indicator import _indicator_sum
 from symfisher.families.domains import DOMAINS, SUPPORTS, real
 from symfisher.families.family import ExpFamily, Family, check_size
-from symfisher.families.gaussian import LOG_2PI, _normal_expfam
 from symfisher.families.policy import Policy
 from symfisher.families.states import FiniteStates, GaussianStates
 
