@@ -14,6 +14,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import symfisher.parse as parse_module
+import symfisher.parse_functions as parse_functions
+import symfisher.parse_guard as parse_guard
 from symfisher.errors import ParseError
 from symfisher.parse import ALLOWED_CONSTANTS, ALLOWED_FUNCTIONS, parse_expr
 
@@ -415,8 +417,9 @@ def test_parser_never_calls_eval_exec_or_sympify(monkeypatch):
 
 def test_source_has_no_evaluating_calls():
     source = inspect.getsource(parse_module)
+    helpers = [inspect.getsource(m) for m in (parse_functions, parse_guard)]
     called = set()
-    for node in ast.walk(ast.parse(source)):
+    for node in ast.walk(ast.parse("\n".join([source, *helpers]))):
         if isinstance(node, ast.Call) and isinstance(node.func, ast.Name):
             called.add(node.func.id)
         elif isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
@@ -426,7 +429,16 @@ def test_source_has_no_evaluating_calls():
     banned |= {"sympy.sympify", "sympy.parse_expr", "builtins.eval", "builtins.exec"}
     assert not called & banned
     assert "ast.parse" in called
-    assert "sympy_parser" not in source
+    assert all("sympy_parser" not in text for text in [source, *helpers])
+
+
+def test_limits_are_importable_from_parse():
+    names = [name for name in dir(parse_guard) if name.startswith("MAX_")]
+    assert len(names) == 11
+    for name in names:
+        assert getattr(parse_module, name) == getattr(parse_guard, name)
+    assert parse_module.ALLOWED_FUNCTIONS is parse_functions.ALLOWED_FUNCTIONS
+    assert parse_module.ALLOWED_CONSTANTS is parse_functions.ALLOWED_CONSTANTS
 
 
 # -- Phi, log_Phi, normal_logpdf -------------------------------------------------
