@@ -4,30 +4,18 @@ Structured catalog families (``categorical_softmax``, ``categorical``,
 ``diag_gaussian``) take their size from the shape of :math:`\theta`, so a family
 object such as ``sf.family("categorical_softmax", K=5)`` uses the catalog
 kernels; any other user family needs ``path``, the folder it was generated into
-(``sf.generate(family, path)``).
+(``sf.generate(family, path)``). The lookup is the one resolver of
+:mod:`symfisher.verify.resolve`, by name only (neither SymPy nor the family load).
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 from types import ModuleType
-from typing import Any
 
-from symfisher.errors import FamilyError
-from symfisher.kernels import available, kernels
+from symfisher.verify.resolve import FamilyLike, family_name, resolve
 
-FamilyLike = Any  # a catalog name (str) or a symfisher Family object
-
-
-def family_name(family: FamilyLike) -> str:
-    """The family's name, from a string or a family object."""
-    name = getattr(family, "name", family)
-    if not isinstance(name, str):
-        raise FamilyError(
-            "family must be a family name (str) or a family object such as "
-            f"sf.family('categorical_softmax', K=5); got {family!r}"
-        )
-    return name
+__all__ = ["FamilyLike", "family_kernels", "family_name"]
 
 
 def family_kernels(family: FamilyLike, path: str | Path | None = None) -> ModuleType:
@@ -40,11 +28,4 @@ def family_kernels(family: FamilyLike, path: str | Path | None = None) -> Module
     Raises:
       FamilyError: for an unknown family, naming the kernels that exist.
     """
-    name = family_name(family)
-    if path is None and name not in available():
-        raise FamilyError(
-            f"unknown family {name!r}: no generated kernels in the catalog "
-            f"({', '.join(available())}); for your own family run "
-            f"sf.generate(family, folder) and pass path=folder"
-        )
-    return kernels(name, path)
+    return resolve(family, path=path, build=False).kernels

@@ -13,8 +13,6 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from symfisher.errors import FamilyError
-
 #: Number of seeded points an assertion picks when none are passed.
 N_POINTS = 5
 
@@ -35,20 +33,11 @@ class _Fam:
 
 
 def _resolve(family: Any, path: str | Path | None) -> _Fam:
-    from symfisher.families.catalog import family as catalog_family
-    from symfisher.natural.family_kernels import family_kernels
+    """The family (catalog name or object) and its kernels (catalog, or ``path``)."""
+    from symfisher.verify.resolve import resolve
 
-    if isinstance(family, str):
-        fam = catalog_family(family)
-    elif hasattr(family, "params") and hasattr(family, "name"):
-        fam = family
-    else:
-        raise FamilyError(
-            "family must be a catalog name or a family object such as "
-            f"sf.family('categorical_softmax', K=5); got {family!r}"
-        )
-    k = family_kernels(fam, path)
-    return _Fam(fam.name, fam, k, tuple(fam.param_names))
+    r = resolve(family, path=path)
+    return _Fam(r.name, r.family, r.kernels, tuple(r.family.param_names))
 
 
 def _points(fam: _Fam, points: Any, n_points: int, seed: int) -> np.ndarray:

@@ -1,4 +1,4 @@
-"""Uniform access to kernels: a generated module or a mapping of callables."""
+"""Uniform access to kernels (a generated module or a mapping of callables), jitted."""
 
 from __future__ import annotations
 
@@ -30,3 +30,17 @@ class Kernels:
         """``QUADRATURE_RANGES``: where the stated accuracy holds (None: everywhere)."""
         r = getattr(self.obj, "QUADRATURE_RANGES", None)
         return dict(r) if isinstance(r, Mapping) else None
+
+
+_JITTED: dict[tuple, tuple] = {}
+
+
+def _jit(f: Callable, how: str = "") -> Callable:
+    """``jax.jit(f)`` (or of its ``jax.hessian`` in the second argument), cached."""
+    import jax
+
+    key = (id(f), how)
+    if key not in _JITTED:
+        g = jax.hessian(f, argnums=1) if how == "hessian" else f
+        _JITTED[key] = (jax.jit(g), f)  # holding f keeps its id unique
+    return _JITTED[key][0]

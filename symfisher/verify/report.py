@@ -25,6 +25,9 @@ from typing import Any
 
 from symfisher.verify.result import SCHEMA, Check, _jsonable
 
+#: terminals narrower than this get the compact table (80 columns fit)
+WIDE = 120
+
 
 @dataclass
 class Trace:
@@ -134,21 +137,23 @@ class Report:
                 )
         return "\n".join(lines) + "\n"
 
-    def table(self) -> Any:
-        """A rich table with one row per family."""
+    def table(self, width: int | None = None) -> Any:
+        """A rich table with one row per family.
+
+        Below :data:`WIDE` columns (``width``) the worst failure is left out, so
+        that the table fits 80 columns (the Markdown report and the notes hold it).
+        """
         from rich.table import Table
 
+        short = width is not None and width < WIDE
         t = Table(title="symfisher verify")
-        for col in (
-            "family",
-            "verdict",
-            "checks",
-            "failed",
-            "n/a",
-            "worst detectable",
-            "worst failure",
-        ):
-            t.add_column(col)
+        cols = ["family", "verdict", "checks", "failed", "n/a", "worst detectable"]
+        if short:
+            cols[-1] = "detect."
+        else:
+            cols.append("worst failure")
+        for col in cols:
+            t.add_column(col, no_wrap=col == "family")
         for fam, s in self.summary().items():
             fails = [c for c in self.checks if c.family == fam and c.failed]
             worst = ""
@@ -160,57 +165,23 @@ class Report:
             det = (
                 "" if s["worst_detectable"] is None else f"{s['worst_detectable']:.2%}"
             )
-            t.add_row(
+            row = [
                 fam,
                 "[green]pass[/]" if s["passed"] else "[red]FAIL[/]",
                 str(s["checks"]),
                 str(s["failed"]),
                 str(s["not_applicable"]),
                 det,
-                worst,
-            )
+            ]
+            t.add_row(*row, *([] if short else [worst]))
         return t
 
     def plot(self, path: str | Path) -> list[Path]:
-        """Convergence plots, one PNG per family in folder ``path``: |error| vs n and 1/√n."""
-        import matplotlib
+        """Convergence plots, one PNG per family in folder ``path``: |error| vs n and 1/√n.
 
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
+        One panel per quantity, one legend per panel; exact traces are named,
+        not drawn (:mod:`symfisher.verify.plots`).
+        """
+        from symfisher.verify.plots import write_plots
 
-        folder = Path(path)
-        folder.mkdir(parents=True, exist_ok=True)
-        written = []
-        # every family gets its PNG, also one without traces (non-regular)
-        for fam in dict.fromkeys(self.families() + [t.family for t in self.traces]):
-            fig, ax = plt.subplots(figsize=(5, 3.6))
-            traces = [t for t in self.traces if t.family == fam]
-            if not traces:
-                ax.text(
-                    0.5,
-                    0.5,
-                    "no Monte Carlo traces",
-                    ha="center",
-                    va="center",
-                    transform=ax.transAxes,
-                )
-            for t in traces:
-                (line,) = ax.loglog(
-                    t.n,
-                    t.error,
-                    marker="o",
-                    ms=3,
-                    label=f"{t.quantity} (point {t.point_index})",
-                )
-                ax.loglog(t.n, t.reference, ls="--", color=line.get_color(), lw=0.8)
-            ax.set_xlabel("samples n")
-            ax.set_ylabel("max relative |error|")
-            ax.set_title(f"{fam}: Monte Carlo error (dashed: σ/√n)")
-            if traces:
-                ax.legend(fontsize=6)
-            fig.tight_layout()
-            out = folder / f"{fam}.png"
-            fig.savefig(out, dpi=110)
-            plt.close(fig)
-            written.append(out)
-        return written
+        return write_plots(self.families(), self.traces, Path(path))

@@ -65,6 +65,34 @@ class Check:
         """True for "fail" and "error"."""
         return self.verdict in ("fail", "error")
 
+    @classmethod
+    def not_applicable(
+        cls, family: str, name: str, point: dict[str, float], message: str
+    ) -> Check:
+        """A "report" check that could not be made here, saying why."""
+        return cls(
+            family=family,
+            name=name,
+            point=point,
+            kind="report",
+            verdict="not applicable",
+            message=message,
+        )
+
+    @classmethod
+    def error(
+        cls, family: str, name: str, point: dict[str, float], message: str
+    ) -> Check:
+        """A deterministic check whose computation raised or returned no number."""
+        return cls(
+            family=family,
+            name=name,
+            point=point,
+            kind="deterministic",
+            verdict="error",
+            message=message,
+        )
+
 
 def _jsonable(v: Any) -> Any:
     if isinstance(v, float) and (v != v or v in (float("inf"), float("-inf"))):

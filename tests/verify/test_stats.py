@@ -162,3 +162,13 @@ def test_samples_for_inverts_detectable(rel_sd, rel_error, m):
     # round trip the other way: the error detectable with n samples needs n samples
     d = stats.detectable(rel_sd / np.sqrt(n), 1.0, m)
     assert stats.samples_for(rel_sd, d * (1 + 1e-9), m) <= n
+
+
+def test_check_constructors_set_kind_and_verdict():
+    from symfisher.verify.result import Check
+
+    na = Check.not_applicable("f", "KL checks", {"a": 1.0}, "no closed form")
+    err = Check.error("f", "kernel fisher", {"a": 1.0}, "NaN")
+    assert (na.kind, na.verdict, na.failed) == ("report", "not applicable", False)
+    assert (err.kind, err.verdict, err.failed) == ("deterministic", "error", True)
+    assert na.point == {"a": 1.0} and err.message == "NaN" and na.entry == ""
