@@ -7,10 +7,11 @@ Exit codes: 0 success; 1 a finding (routes that differ, a failed check);
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import textwrap
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from symfisher.errors import HangError, SymfisherError
 
@@ -50,8 +51,15 @@ def _check_names(names: Sequence[str]) -> None:
     )
 
 
-def _cmd_list(args: argparse.Namespace) -> int:
+def _console() -> Any:
+    """A console as wide as the terminal; 200 columns into a pipe unless COLUMNS says."""
     from rich.console import Console
+
+    wide = sys.stdout.isatty() or "COLUMNS" in os.environ
+    return Console(width=None if wide else 200)
+
+
+def _cmd_list(args: argparse.Namespace) -> int:
     from rich.table import Table
 
     from symfisher.families.catalog import families, family, size_keywords
@@ -64,7 +72,7 @@ def _cmd_list(args: argparse.Namespace) -> int:
         f = family(name)
         sizes = ", ".join(f"{k}={v}" for k, v in size_keywords(name).items())
         t.add_row(name, ", ".join(f.param_names), sizes, f.description)
-    console = Console()
+    console = _console()
     console.print(t)
     pt = Table(title="symfisher catalog: state-conditioned policies")
     for col in ("policy", "theta", "states", "description"):
@@ -89,7 +97,7 @@ def _cmd_derive(args: argparse.Namespace) -> int:
     from symfisher.families.catalog import families, family
     from symfisher.publish import derivation_report as report
 
-    console = Console(width=None if sys.stdout.isatty() else 200)
+    console = _console()
     if args.all == bool(args.names):
         raise SymfisherError("give family names or --all (not both, not neither)")
     from symfisher.derive.policy_derivation import derive_policy
@@ -124,9 +132,9 @@ def _cmd_derive(args: argparse.Namespace) -> int:
         )
     else:
         if out:
-            console.print(report.table(out))
+            console.print(report.table(out, width=console.width))
         if pout:
-            console.print(report.policy_table(pout))
+            console.print(report.policy_table(pout, width=console.width))
         total = sum(d.seconds for d in [*out, *pout] if not d.from_cache)
         console.print(
             f"derived {len(out)} families and {len(pout)} policies; "
@@ -409,8 +417,6 @@ def _cmd_verify(args: argparse.Namespace) -> int:
     import warnings
     from pathlib import Path
 
-    from rich.console import Console
-
     from symfisher.families.catalog import families
 
     if args.all == bool(args.names):
@@ -431,8 +437,8 @@ def _cmd_verify(args: argparse.Namespace) -> int:
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         report = _verify_all(args, names, pol_names)
-    console = Console(width=None if sys.stdout.isatty() else 200)
-    console.print(report.table())
+    console = _console()
+    console.print(report.table(width=console.width))
     for w in caught:
         print(f"warning: {w.message}", file=sys.stderr)
     if args.json:

@@ -85,7 +85,7 @@ def kernels(name: Any, path: str | Path | None = None) -> ModuleType:
 def check_params(name: Any, theta: Any, path: str | Path | None = None) -> None:
     """Raise :class:`DomainError` naming every parameter of ``theta`` outside its domain.
 
-    Kernels themselves follow JAX conventions (NaN or inf out of the domain);
+    Kernels themselves return NaN for parameters outside the domain;
     call this where an error is wanted instead.
     """
     import numpy as np

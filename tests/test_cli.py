@@ -177,8 +177,10 @@ def test_derive_latex(capsys):
     rc, out, _ = run(capsys, "derive", "poisson", "--latex")
     assert rc == 0
     assert out.startswith("% poisson: parameters lam")
-    # sympy.latex(Symbol("lam")) is plain "lam" (only "lambda"/"lamda" become \lambda)
-    assert r"F(\theta) = \left[\begin{matrix}\frac{1}{lam}\end{matrix}\right]" in out
+    # symfisher.latex writes the rate "lam" as \lambda (SymPy's printer would not)
+    assert (
+        r"F(\theta) = \left[\begin{matrix}\frac{1}{\lambda}\end{matrix}\right]" in out
+    )
     assert r"s(\theta; x) = " in out
     assert r"\mathrm{KL}" in out
     for name in ROUTE_NAMES:
@@ -435,3 +437,49 @@ def test_derive_a_policy_as_json_and_latex(capsys):
     rc, out, _ = run(capsys, "derive", "linear_gaussian", "--latex")
     assert rc == 0
     assert r"\log \pi_\theta(a \mid s) = " in out and r"F(\theta) = " in out
+
+
+# -- narrow terminals ---------------------------------------------------------------
+@pytest.mark.parametrize(
+    "argv",
+    [("list",), ("derive", "normal", "beta", "uniform", "linear_gaussian")],
+    ids=["list", "derive"],
+)
+def test_tables_fit_80_columns_on_a_narrow_terminal(capsys, monkeypatch, argv):
+    monkeypatch.setenv("COLUMNS", "80")
+    rc, out, _ = run(capsys, *argv)
+    assert rc == 0
+    lines = out.splitlines()
+    assert max(len(ln) for ln in lines) <= 80, max(lines, key=len)
+    for name in argv[1:]:
+        assert any(f" {name} " in ln for ln in lines), name  # names never cut
+
+
+def test_a_wide_terminal_keeps_the_fisher_column(capsys, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "160")
+    _, out, _ = run(capsys, "derive", "normal")
+    assert "Fisher" in out and "routes" in out
+    monkeypatch.setenv("COLUMNS", "80")
+    _, out, _ = run(capsys, "derive", "normal")
+    assert "Fisher" not in out.split("┃ family")[1].split("\n")[0]
+
+
+def test_verify_table_fits_80_columns():
+    from rich.console import Console
+
+    from symfisher.verify.report import Report
+    from symfisher.verify.result import Check
+
+    r = Report(
+        [
+            Check("categorical_softmax", "E[s] = 0", verdict="pass"),
+            Check("gamma", "Fisher", entry="[0, 1]", verdict="fail", message="x" * 200),
+        ]
+    )
+    for width, fits in [(80, True), (160, False)]:
+        c = Console(width=width, record=True)
+        c.print(r.table(width=width))
+        lines = c.export_text().splitlines()
+        assert max(len(ln) for ln in lines) <= width
+        assert any("categorical_softmax" in ln for ln in lines)
+        assert any("xxxx" in ln for ln in lines) is not fits

@@ -44,7 +44,7 @@ def test_ruff_check_and_format_are_clean():
     if not Path(ruff).exists():
         ruff = shutil.which("ruff")
     assert ruff, "ruff is not installed (pip install -e '.[test]')"
-    paths = ["symfisher", "tests", "benchmarks"]
+    paths = ["symfisher", "tests", "benchmarks", "generated"]
     check = subprocess.run(
         [ruff, "check", *paths], cwd=ROOT, capture_output=True, text=True
     )
@@ -53,3 +53,18 @@ def test_ruff_check_and_format_are_clean():
         [ruff, "format", "--check", *paths], cwd=ROOT, capture_output=True, text=True
     )
     assert fmt.returncode == 0, fmt.stdout
+
+
+def test_every_subpackage_ships_in_the_wheel():
+    import tomllib
+
+    listed = set(
+        tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["tool"][
+            "setuptools"
+        ]["packages"]
+    )
+    found = {
+        ".".join(p.parent.relative_to(ROOT).parts)
+        for p in (ROOT / "symfisher").rglob("__init__.py")
+    }
+    assert found <= listed, sorted(found - listed)

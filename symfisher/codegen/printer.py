@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import sympy as sp
 from sympy.printing.numpy import JaxPrinter
+from sympy.printing.precedence import PRECEDENCE
 
 from symfisher.codegen import rewrite
 from symfisher.codegen.rewrite import Erfc, ExpOf
@@ -24,6 +25,21 @@ class KernelPrinter(JaxPrinter):
 
     def __init__(self) -> None:
         super().__init__({"strict": True})
+
+    def _module_format(self, fqn: str, register: bool = True) -> str:
+        # one prefix for jax.numpy in every expression: ``jnp.log``, never
+        # ``jax.numpy.log`` beside ``jnp.where``
+        if fqn.startswith("jax.numpy."):
+            return "jnp." + fqn.removeprefix("jax.numpy.")
+        return super()._module_format(fqn, register)
+
+    def _print_Pow(self, e: sp.Pow, rational: bool = False) -> str:
+        # 1/b and b**(-2), as a person writes them (SymPy's NumPy printer
+        # writes b**(-1.0) for arrays of integers, which kernels never see)
+        if e.exp.is_Integer and e.exp < 0:
+            base = sp.Pow(e.base, -e.exp, evaluate=False) if e.exp != -1 else e.base
+            return f"1/{self.parenthesize(base, PRECEDENCE['Mul'])}"
+        return super()._print_Pow(e, rational)
 
     def _special(self, name: str, *args: sp.Expr) -> str:
         return f"jss.{name}({', '.join(self._print(a) for a in args)})"

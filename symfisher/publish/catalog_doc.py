@@ -18,6 +18,7 @@ import sympy as sp
 from symfisher.derive.derivation import ROUTES, Derivation
 from symfisher.derive.policy_derivation import PolicyDerivation
 from symfisher.families.domains import set_text
+from symfisher.latex import latex, tidy
 from symfisher.publish.derivation_report import (
     LETTER,
     agreement_cell,
@@ -88,7 +89,7 @@ def math_block(
     A fence, not ``$$``: GitHub renders both, but only the fence keeps the
     mid-line ``\\`` row breaks of ``sympy.latex`` matrices intact.
     """
-    body = sp.latex(expr, symbol_names=dict(names or {}))
+    body = latex(tidy(expr), symbol_names=dict(names or {}))
     return f"```math\n{lhs} = {body}\n```"
 
 
@@ -98,7 +99,7 @@ def primed_names(d: Derivation) -> dict[sp.Symbol, str]:
     for q in d.kl_primed:
         p = d.family.unprimed(q)
         if p is not None:
-            out[q] = sp.latex(p) + "'"
+            out[q] = latex(p) + "'"
     return out
 
 
@@ -374,9 +375,7 @@ def policy_section(d: PolicyDerivation, verdict: Verdict) -> str:
     else:
         out += ["Policy Fisher: no closed form over the state distribution.", ""]
     if d.kl is not None:
-        names = {
-            q: sp.latex(p) + "'" for p, q in zip(pol.theta, d.kl_primed, strict=True)
-        }
+        names = {q: latex(p) + "'" for p, q in zip(pol.theta, d.kl_primed, strict=True)}
         out += [
             "Expected KL:",
             "",

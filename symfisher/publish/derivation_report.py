@@ -9,6 +9,7 @@ from typing import Any
 import sympy as sp
 
 from symfisher.derive.derivation import ROUTES, Derivation
+from symfisher.latex import latex, tidy
 
 SHORT = {
     "exact sum over the finite support": "finite sum",
@@ -70,42 +71,82 @@ def fisher_cell(d: Derivation, width: int = 70) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
-def table(derivations: Sequence[Derivation]) -> Any:
-    """A rich Table: family, parameters, Fisher, routes, agreement, time."""
+#: terminals narrower than this get the compact tables (80 columns fit)
+WIDE = 120
+CAPTION = (
+    "routes: 1 score covariance, 2 -E[Hessian], 3 Hessian of KL; "
+    "agreement of 1-2, 1-3, 2-3: P proved, T tested (50 digits), "
+    "U unresolved, D differs"
+)
+
+
+def compact(width: int | None) -> bool:
+    """Whether a terminal of ``width`` columns gets the compact table."""
+    return width is not None and width < WIDE
+
+
+def _time(d: Any, short: bool) -> str:
+    if short:
+        return f"{d.seconds:.2f}s" + ("*" if d.from_cache else "")
+    return f"{d.seconds:.2f}s" + (" (cache)" if d.from_cache else "")
+
+
+def table(derivations: Sequence[Derivation], width: int | None = None) -> Any:
+    """A rich Table: family, parameters, Fisher, routes, agreement, time.
+
+    Below :data:`WIDE` columns (``width``) the Fisher and route cells are left
+    out, so that the table fits 80 columns; ``--json`` and ``--latex`` hold them.
+    """
     from rich.table import Table
     from rich.text import Text
 
+    short = compact(width)
     t = Table(
         title="symfisher: the catalog derived",
-        caption="routes: 1 score covariance, 2 -E[Hessian], 3 Hessian of KL; "
-        "agreement of 1-2, 1-3, 2-3: P proved, T tested (50 digits), "
-        "U unresolved, D differs",
+        caption=CAPTION
+        + (
+            "; * cached. Fisher and routes: a wider terminal, --json or --latex"
+            if short
+            else ""
+        ),
     )
-    for col in ("family", "params", "Fisher", "routes", "agree", r"E\[s]=0", "time"):
+    cols = ("family", "params", "Fisher", "routes", "agree", r"E\[s]=0", "time")
+    if short:
+        cols = ("family", "params", "agree", r"E\[s]=0", "time")
+    for col in cols:
         t.add_column(col, no_wrap=col in ("family", "agree", "time"))
     for d in derivations:
-        t.add_row(
-            Text(d.family.name),
-            Text(", ".join(d.family.param_names)),
-            Text(fisher_cell(d)),
-            Text(routes_cell(d)),
-            Text(agreement_cell(d)),
-            Text(d.mean_score_status),
-            Text(f"{d.seconds:.2f}s" + (" (cache)" if d.from_cache else "")),
-        )
+        cells = {
+            "family": d.family.name,
+            "params": ", ".join(d.family.param_names),
+            "Fisher": fisher_cell(d),
+            "routes": routes_cell(d),
+            "agree": agreement_cell(d),
+            r"E\[s]=0": d.mean_score_status,
+            "time": _time(d, short),
+        }
+        t.add_row(*(Text(cells[c]) for c in cols))
     return t
 
 
-def policy_table(derivations: Sequence[Any]) -> Any:
-    """A rich Table of policy derivations: policy, θ, states, routes, agreement, time."""
+def policy_table(derivations: Sequence[Any], width: int | None = None) -> Any:
+    """A rich Table of policy derivations: policy, θ, states, routes, agreement, time.
+
+    Below :data:`WIDE` columns the states and routes are left out.
+    """
     from rich.table import Table
     from rich.text import Text
 
+    short = compact(width)
     t = Table(
         title="symfisher: state-conditioned policies derived (F = E_s[F(s)])",
-        caption="each route: inner expectation over actions, then over states",
+        caption="each route: inner expectation over actions, then over states"
+        + ("; * cached" if short else ""),
     )
-    for col in ("policy", "theta", "states", "routes", "agree", r"E\[s]=0", "time"):
+    cols = ("policy", "theta", "states", "routes", "agree", r"E\[s]=0", "time")
+    if short:
+        cols = ("policy", "theta", "agree", r"E\[s]=0", "time")
+    for col in cols:
         t.add_column(col, no_wrap=col in ("policy", "agree", "time"))
     for d in derivations:
         pol = d.policy
@@ -113,15 +154,16 @@ def policy_table(derivations: Sequence[Any]) -> Any:
             f"{i + 1} " + ("resolved" if r.matrix is not None else "unresolved")
             for i, r in enumerate(d.routes.values())
         )
-        t.add_row(
-            Text(pol.name),
-            Text(f"{pol.theta_shape[0]}x{pol.theta_shape[1]}"),
-            Text(pol.states.description),
-            Text(routes),
-            Text(" ".join(LETTER.get(v, "?") for v in d.agreement.values())),
-            Text(d.mean_score_status),
-            Text(f"{d.seconds:.2f}s" + (" (cache)" if d.from_cache else "")),
-        )
+        cells = {
+            "policy": pol.name,
+            "theta": f"{pol.theta_shape[0]}x{pol.theta_shape[1]}",
+            "states": pol.states.description,
+            "routes": routes,
+            "agree": " ".join(LETTER.get(v, "?") for v in d.agreement.values()),
+            r"E\[s]=0": d.mean_score_status,
+            "time": _time(d, short),
+        }
+        t.add_row(*(Text(cells[c]) for c in cols))
     return t
 
 
@@ -142,9 +184,9 @@ def policy_to_latex(d: Any) -> str:
     lines = [
         f"% {pol.name}: theta {pol.theta_shape[0]}x{pol.theta_shape[1]}; {pol.states.description}"
     ]
-    lines.append(r"\log \pi_\theta(a \mid s) = " + sp.latex(pol.log_density))
+    lines.append(r"\log \pi_\theta(a \mid s) = " + latex(tidy(pol.log_density)))
     if d.fisher is not None:
-        lines.append(r"F(\theta) = \mathbb{E}_s[F(s)] = " + sp.latex(d.fisher))
+        lines.append(r"F(\theta) = \mathbb{E}_s[F(s)] = " + latex(tidy(d.fisher)))
     for name, r in d.routes.items():
         lines.append(
             f"% route {name}: " + ("resolved" if r.matrix is not None else "unresolved")
@@ -155,10 +197,10 @@ def policy_to_latex(d: Any) -> str:
 def to_latex(d: Derivation) -> str:
     """LaTeX of the score, the Fisher matrix (or each route) and the KL."""
     lines = [f"% {d.family.name}: parameters {', '.join(d.family.param_names)}"]
-    lines.append(r"\log p_\theta(x) = " + sp.latex(d.family.log_density))
-    lines.append(r"s(\theta; x) = " + sp.latex(d.score))
+    lines.append(r"\log p_\theta(x) = " + latex(tidy(d.family.log_density)))
+    lines.append(r"s(\theta; x) = " + latex(tidy(d.score)))
     if d.fisher is not None:
-        lines.append(r"F(\theta) = " + sp.latex(d.fisher))
+        lines.append(r"F(\theta) = " + latex(tidy(d.fisher)))
     for r in ROUTES:
         m = d.routes[r]
         lines.append(
@@ -166,11 +208,11 @@ def to_latex(d: Derivation) -> str:
             + (
                 ""
                 if m is None
-                else "\n" + rf"F_{{\text{{{r.replace('_', ' ')}}}}} = " + sp.latex(m)
+                else "\n" + rf"F_{{\text{{{r.replace('_', ' ')}}}}} = " + latex(tidy(m))
             )
         )
     if d.kl is not None:
-        lines.append(r"\mathrm{KL}(p_\theta \| p_{\theta'}) = " + sp.latex(d.kl))
+        lines.append(r"\mathrm{KL}(p_\theta \| p_{\theta'}) = " + latex(tidy(d.kl)))
     if d.regularity:
         lines.append(f"% {d.regularity}")
     return "\n".join(lines)

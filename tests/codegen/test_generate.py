@@ -154,7 +154,7 @@ def test_user_family_named_like_a_structured_one_gets_a_dense_module(tmp_path):
         support="binary",
     )
     text = module_text(fam)
-    assert "PARAMS = ('z',)" in text
+    assert 'PARAMS = ("z",)' in text
 
 
 STANDALONE = textwrap.dedent(

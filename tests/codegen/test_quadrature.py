@@ -11,7 +11,7 @@ import pytest
 import sympy as sp
 
 import symfisher as sf
-from symfisher.codegen import emit
+from symfisher.codegen.dense_module import dense_module
 from symfisher.codegen.generate import module_text
 from symfisher.codegen.printer import KernelPrinter
 from symfisher.derive.numeric import expectation_numeric
@@ -270,7 +270,7 @@ def _load(tmp_path, name, text):
 def test_forced_quadrature_equals_the_closed_form(tmp_path, name):
     """The (0, oo) exp-sinh rule and the count sum against closed-form Fisher and KL."""
     d = sf.derive(name)
-    k = _load(tmp_path, name, emit.dense_module(d, "0" * 64, numeric=True))
+    k = _load(tmp_path, name, dense_module(d, "0" * 64, numeric=True))
     closed = sf.kernels(name)
     assert k.PROVENANCE["fisher"].startswith("quadrature: ")
     assert k.PROVENANCE["log_prob"] == "closed form"
@@ -309,16 +309,16 @@ def test_student_t_gets_a_quadrature_kl(tmp_path):
 def test_closed_form_modules_carry_an_all_closed_provenance():
     for name in ("normal", "categorical_softmax", "diag_gaussian"):
         text = module_text(name)
-        assert "PROVENANCE = {\n    'log_prob': 'closed form'," in text
+        assert 'PROVENANCE = {\n    "log_prob": "closed form",' in text
         assert "QUADRATURE_RANGES" not in text and "_QUAD_Y" not in text
 
 
 def test_ranges_outside_the_domain_are_refused():
     d = sf.derive("gamma")
     with pytest.raises(sf.SymfisherError, match="must lie in the domain"):
-        emit.dense_module(d, "0" * 64, numeric=True, ranges={"a": (-1.0, 2.0)})
+        dense_module(d, "0" * 64, numeric=True, ranges={"a": (-1.0, 2.0)})
     with pytest.raises(sf.SymfisherError, match="unknown parameter"):
-        emit.dense_module(d, "0" * 64, numeric=True, ranges={"zz": (1.0, 2.0)})
+        dense_module(d, "0" * 64, numeric=True, ranges={"zz": (1.0, 2.0)})
 
 
 def test_max_and_min_print_as_jax_and_run(tmp_path):

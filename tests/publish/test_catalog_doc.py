@@ -7,13 +7,13 @@ import sys
 from pathlib import Path
 
 import pytest
-import sympy as sp
 
 from symfisher import cli
 from symfisher.codegen import generate as gen
 from symfisher.derive.derivation import ROUTES, derive
 from symfisher.families import catalog as catalog_mod
 from symfisher.families import policies as policies_mod
+from symfisher.latex import latex, tidy
 from symfisher.publish import catalog as pub
 from symfisher.publish import catalog_doc as cd
 from symfisher.publish import record
@@ -39,8 +39,8 @@ def test_section_shows_the_derivations_own_fields(name):
     assert sec.startswith(f"## {name}\n")
     rows = [line for line in sec.splitlines() if line.startswith("| `")]
     assert [r.split("`")[1] for r in rows] == list(f.param_names)
-    assert sp.latex(f.log_density) in sec
-    assert sp.latex(d.fisher) in sec
+    assert latex(tidy(f.log_density)) in sec
+    assert latex(tidy(d.fisher)) in sec
     for r in ROUTES:
         assert d.provenance[r][0] in sec, r
     for (a, b), status in d.agreement.items():
@@ -70,7 +70,7 @@ def test_non_regular_section_reports_the_routes_instead_of_a_fisher():
     assert "**Non-regular:**" in sec
     assert d.regularity.removeprefix("non-regular: ").replace("*", r"\*") in sec
     for r in ROUTES:
-        assert sp.latex(d.routes[r]) in sec
+        assert latex(tidy(d.routes[r])) in sec
     assert "| differs |" in sec
 
 
@@ -322,8 +322,8 @@ def test_policy_section_renders_the_derivation():
     v = record.verdict("linear_gaussian", gen.policy_text("linear_gaussian"), {})
     text = cd.policy_section(d, v)
     assert text.startswith("## linear_gaussian\n")
-    assert sp.latex(d.fisher) in text
-    assert sp.latex(d.policy.log_density) in text
+    assert latex(tidy(d.fisher)) in text
+    assert latex(tidy(d.policy.log_density)) in text
     for r in d.routes.values():
         assert cd.cell(r.method) in text
     assert "not verified" in text  # no record given

@@ -1,0 +1,210 @@
+r"""Quadrature kernels of a dense module: nodes, Fisher and KL by a fixed rule.
+
+Where a family's Fisher information or KL divergence has no closed form, the
+module carries a rule (:mod:`symfisher.codegen.quadrature`) and these functions:
+:math:`F \approx \sum_i w_i p_\theta(x_i) s_i s_i^\top` and
+:math:`\mathrm{KL} \approx \sum_i w_i p(x_i)(\log p - \log q + \delta\cdot s)(x_i)`,
+each with the accuracy estimated at generation time in its docstring.
+"""
+
+from __future__ import annotations
+
+from symfisher.codegen import quadrature
+from symfisher.codegen.emit import Guard, function
+from symfisher.codegen.printer import KernelPrinter, identifier
+from symfisher.codegen.rewrite import stable
+from symfisher.families.family import Family
+
+
+def normalizer_note(fam: Family, rule: quadrature.Rule) -> str:
+    """Docstring paragraph of ``log_prob`` when the normaliser is a quadrature sum."""
+    return (
+        "\n\n    The normaliser :math:`Z(\\theta)` (and, in ``score`` and"
+        " ``hessian_log_prob``,\n    its derivatives) is a sum over the quadrature"
+        " rule; the rest is closed form.\n    "
+        + _accuracy(fam, rule, "normalizer", "absolute error of log Z")
+    )
+
+
+def _accuracy(fam: Family, rule: quadrature.Rule, key: str, what: str) -> str:
+    moved = [p.name for p in fam.params if p in rule.x_of_y.free_symbols]
+    follow = (
+        f"    The nodes follow {' and '.join(moved)} (a location-scale map), so the\n"
+        "    error does not depend on them.\n"
+        if moved
+        else ""
+    )
+    return (
+        f"Rule: {rule.description().removeprefix('quadrature: ')}.\n"
+        f"    Accuracy: {what} at most {rule.claim[key]:.0e} for\n"
+        f"    {quadrature.box_text(fam, rule.box)} (estimated at generation time at\n"
+        + (
+            "    the corners and centre of that range: the tail beyond the last term is"
+            if rule.kind == "sum"
+            else "    the corners and centre of that range: difference from the rule of"
+            " half\n    the step plus the dropped tail,"
+        )
+        + f" {rule.error[key]:.1e}; float64 sums).\n"
+        + follow
+        + "    ``PROVENANCE``, ``QUADRATURE_RANGES`` and ``QUADRATURE_ACCURACY`` say the"
+        " same.\n    "
+    )
+
+
+def quadrature_nodes(fam: Family, rule: quadrature.Rule, printer: KernelPrinter) -> str:
+    """``_quad_nodes(theta)`` and ``_quad_terms(theta)`` of a quadrature module."""
+    used = (rule.x_of_y.free_symbols | rule.log_jacobian.free_symbols) - {quadrature.Y}
+    lines = [
+        "theta = jax.lax.stop_gradient(theta)",
+        *[
+            f"{identifier(p)} = theta[..., {i}, None]"
+            for i, p in enumerate(fam.params)
+            if p in used
+        ],
+        "_y = jnp.asarray(_QUAD_Y, dtype=theta.dtype)",
+        "_lw = jnp.asarray(_QUAD_LOGW, dtype=theta.dtype)",
+        "_0 = jnp.zeros_like(theta[..., :1])",
+    ]
+    lj = (
+        ""
+        if rule.log_jacobian == 0
+        else f" + {printer.doprint(stable(rule.log_jacobian))}"
+    )
+    ret = f"{printer.doprint(rule.x_of_y)} + _0, _lw{lj} + _0"
+    doc = (
+        "Nodes ``x`` and log-weights of the quadrature rule, shapes ``(..., N)``.\n\n"
+        "    The map from the fixed nodes follows the parameters but carries no\n"
+        "    gradient: the integral does not depend on it.\n    "
+    )
+    src = function("_quad_nodes", "theta", doc, lines, ret)
+    src += function(
+        "_quad_keep",
+        "ok, lp, x, log_w",
+        "Nodes that count: ``ok`` and a weight above e^-80 of the largest.\n\n"
+        "    Other nodes get weight 0 and move to the middle node. A node where the\n"
+        "    integrand (or its gradient) is not finite in this dtype (next to a\n"
+        "    singular end, far in a tail; more of them in float32) would make the\n"
+        "    sum NaN or inf; its true contribution is negligible.\n    ",
+        [
+            "lwp = jnp.where(ok, log_w + lp, -jnp.inf)",
+            "ok = ok & (lwp > jnp.max(lwp, axis=-1, keepdims=True) - 80.0)",
+            f"mid = x[..., {rule.n // 2}, None]",
+        ],
+        "jnp.where(ok, x, mid), jnp.where(ok, log_w, -jnp.inf)",
+    )
+    src += function(
+        "_quad_terms",
+        "theta",
+        r"Weights :math:`w_i p_\theta(x_i)` and scores at the nodes: "
+        "``(..., N)``, ``(..., N, P)``.",
+        [
+            "x, log_w = _quad_nodes(theta)",
+            "th = theta[..., None, :]",
+            "c = jax.lax.stop_gradient(th)",
+            "lp = log_prob(c, x)",
+            "ok = jnp.isfinite(lp) & jnp.all(jnp.isfinite(score(c, x)), axis=-1)",
+            "x, log_w = _quad_keep(ok, lp, x, log_w)",
+        ],
+        "jnp.exp(log_w + log_prob(th, x)), score(th, x)",
+    )
+    return src
+
+
+def quadrature_fisher(fam: Family, rule: quadrature.Rule, guard: Guard) -> str:
+    """``fisher``, ``fisher_diag``, ``fvp``, ``cramer_rao`` by the rule."""
+    rel = "relative error (to the largest entry)"
+    src = function(
+        "fisher",
+        "theta",
+        r"Fisher information :math:`F(\theta)`, shape ``(..., P, P)``, by quadrature"
+        " (no closed form).\n\n"
+        r"    .. math:: F(\theta) \approx \sum_i w_i\, p_\theta(x_i)\, "
+        r"s(\theta; x_i)\, s(\theta; x_i)^\top"
+        "\n\n    " + _accuracy(fam, rule, "fisher", rel),
+        guard.lines(["theta = _theta(theta)", "wp, s = _quad_terms(theta)"]),
+        guard("jnp.einsum('...n,...ni,...nj->...ij', wp, s, s)", 2),
+    )
+    src += function(
+        "fisher_diag",
+        "theta",
+        "Diagonal of the Fisher information, shape ``(..., P)``, by quadrature.\n\n"
+        "    " + _accuracy(fam, rule, "fisher", rel),
+        guard.lines(["theta = _theta(theta)", "wp, s = _quad_terms(theta)"]),
+        guard("jnp.einsum('...n,...ni->...i', wp, s * s)", 1),
+    )
+    src += function(
+        "fvp",
+        "theta, v",
+        r"Fisher-vector product :math:`F(\theta) v`, shape ``(..., P)``, by"
+        " quadrature\n"
+        r"    (:math:`\sum_i w_i p_\theta(x_i) s_i (s_i \cdot v)`, never forming"
+        " :math:`F`).\n\n"
+        "    " + _accuracy(fam, rule, "fisher", "relative error (to |F| |v|)"),
+        guard.lines(
+            [
+                "theta = _theta(theta)",
+                "v = _theta(v, 'v')",
+                "wp, s = _quad_terms(theta)",
+                "sv = jnp.einsum('...ni,...i->...n', s, v)",
+            ]
+        ),
+        guard("jnp.einsum('...n,...ni->...i', wp * sv, s)", 1),
+    )
+    src += function(
+        "cramer_rao",
+        "theta, n",
+        r"Cramér–Rao bound :math:`F(\theta)^{-1} / n` for ``n`` i.i.d. draws, from"
+        " the\n    quadrature Fisher information.\n\n    "
+        + _accuracy(
+            fam,
+            rule,
+            "cramer_rao",
+            f"relative error (to the largest entry; where cond F < {quadrature.MAX_COND:.0e})",
+        ),
+        [],
+        "jnp.linalg.inv(fisher(theta)) / n",
+    )
+    return src
+
+
+def quadrature_kl(fam: Family, rule: quadrature.Rule, guard: Guard) -> str:
+    """``kl`` by the rule, with nodes placed for ``theta_p``."""
+    return function(
+        "kl",
+        "theta_p, theta_q",
+        r"KL divergence :math:`\mathrm{KL}(p_{\theta_p} \| p_{\theta_q})` by"
+        " quadrature (no closed form).\n\n"
+        r"    .. math:: \mathrm{KL} \approx \sum_i w_i\, p_{\theta_p}(x_i)"
+        r" \big(\log p_{\theta_p}(x_i) - \log p_{\theta_q}(x_i)"
+        r" + (\theta_q - \theta_p) \cdot s_{\theta_p}(x_i)\big)"
+        "\n\n"
+        r"    The score term integrates to 0 (:math:`\mathbb E[s] = 0`) and cancels"
+        " the\n    first-order part of the log-ratio, so that the rule's error"
+        r" scales as :math:`|\theta_q - \theta_p|^2`"
+        "\n    like the KL itself (nearby points keep their relative accuracy)."
+        "\n\n    "
+        + _accuracy(
+            fam, rule, "kl", "relative error for pairs of distinct points of the range"
+        ),
+        guard.lines(
+            [
+                "theta_p = _theta(theta_p, 'theta_p')",
+                "theta_q = _theta(theta_q, 'theta_q')",
+                "theta_p, theta_q = jnp.broadcast_arrays(theta_p, theta_q)",
+                "x, log_w = _quad_nodes(theta_p)",
+                "cp = jax.lax.stop_gradient(theta_p[..., None, :])",
+                "cq = jax.lax.stop_gradient(theta_q[..., None, :])",
+                "lp = log_prob(cp, x)",
+                "ok = jnp.isfinite(lp) & jnp.isfinite(log_prob(cq, x))",
+                "ok = ok & jnp.all(jnp.isfinite(score(cp, x)), axis=-1)",
+                "x, log_w = _quad_keep(ok, lp, x, log_w)",
+                "lp = log_prob(theta_p[..., None, :], x)",
+                "lq = log_prob(theta_q[..., None, :], x)",
+                "ds = jnp.einsum('...ni,...i->...n', score(theta_p[..., None, :], x),"
+                " theta_q - theta_p)",
+            ],
+            "theta_p",
+            "theta_q",
+        ),
+        guard("jnp.sum(jnp.exp(log_w + lp) * (lp - lq + ds), axis=-1)"),
+    )

@@ -1,0 +1,130 @@
+# Read as text by symfisher.codegen.structured (never imported there): the
+# sections between `# template: NAME` and `# end template: NAME` are written
+# byte for byte into the generated module.
+"""Template: the kernels of the softmax categorical, any number of classes K.
+
+``theta[..., k]`` is the logit of class k (``categorical_softmax``);
+:mod:`symfisher.codegen.structured` writes the sections below after the
+generated header, whose ``_theta`` (here a stand-in) checks the size.
+"""
+
+import jax
+import jax.numpy as jnp
+
+from symfisher.codegen.templates.structured_sizes import _theta_at_least as _theta
+
+# fmt: off
+# template: constants
+DOMAIN_CHECKS = ("logits z_k must be finite",)
+REGULAR = True
+REGULARITY = None
+# end template: constants
+
+# template: body
+
+
+def param_checks(theta):
+    """Boolean arrays, one per entry of ``DOMAIN_CHECKS``: True where it holds."""
+    theta = _theta(theta)
+    return (jnp.all(jnp.isfinite(theta), axis=-1),)
+
+
+def _onehot(x, theta):
+    x = jnp.asarray(x)
+    return (x[..., None] == jnp.arange(theta.shape[-1])).astype(theta.dtype)
+
+
+def _lse(theta):
+    r""":math:`\log\sum_j e^{z_j} = m + \operatorname{log1p}(s)`, as (m, log1p part).
+
+    :math:`m = \max_j z_j` and :math:`s = \sum_{z_j < m} e^{z_j - m}` plus the
+    number of further ties, so :math:`\log p_{j^*}` stays accurate when the top
+    probability is close to 1 (where :math:`\sum_j e^{z_j - m} - 1` would cancel).
+    """
+    m = jax.lax.stop_gradient(jnp.max(theta, axis=-1, keepdims=True))
+    d = theta - m
+    top = d == 0
+    s = jnp.sum(jnp.where(top, 0.0, jnp.exp(d)), axis=-1, keepdims=True)
+    # ties beyond the first, and expm1(0) = 0 entries that carry the gradient
+    s = s + (jnp.sum(top, axis=-1, keepdims=True) - 1) + jnp.sum(
+        jnp.where(top, jnp.expm1(d), 0.0), axis=-1, keepdims=True
+    )
+    return m, jnp.log1p(s)
+
+
+def _log_softmax(theta):
+    r""":math:`\log p_k = (z_k - m) - \operatorname{log1p}(\cdot)`; see ``_lse``."""
+    m, r = _lse(theta)
+    return (theta - m) - r
+
+
+def log_prob(theta, x):
+    r"""Log-probability :math:`z_x - \log\sum_k e^{z_k}`; -inf outside 0..K-1."""
+    theta = _theta(theta)
+    oh = _onehot(x, theta)
+    logp = _log_softmax(theta)
+    inside = jnp.sum(oh, axis=-1) > 0
+    return jnp.where(inside, jnp.sum(jnp.where(oh > 0, logp, 0.0), axis=-1), -jnp.inf)
+
+
+def score(theta, x):
+    r"""Score :math:`e_x - p`, shape ``(..., K)``."""
+    theta = _theta(theta)
+    return _onehot(x, theta) - jax.nn.softmax(theta, axis=-1)
+
+
+def hessian_log_prob(theta, x):
+    r"""Hessian :math:`-(\operatorname{diag}(p) - p p^\top)` (it does not depend on x)."""
+    theta = _theta(theta)
+    shape = jnp.broadcast_shapes(theta.shape[:-1], jnp.shape(x))
+    return -jnp.broadcast_to(fisher(theta), (*shape, theta.shape[-1], theta.shape[-1]))
+
+
+def fisher(theta):
+    r"""Fisher information :math:`\operatorname{diag}(p) - p p^\top`, shape ``(..., K, K)``."""
+    theta = _theta(theta)
+    p = jax.nn.softmax(theta, axis=-1)
+    eye = jnp.eye(theta.shape[-1], dtype=theta.dtype)
+    return eye * fisher_diag(theta)[..., None, :] - (1.0 - eye) * p[..., :, None] * p[..., None, :]
+
+
+def fisher_diag(theta):
+    r"""Diagonal :math:`p_k (1 - p_k)`, with :math:`1 - p_k = -\operatorname{expm1}(\log p_k)`."""
+    theta = _theta(theta)
+    logp = _log_softmax(theta)
+    return jnp.exp(logp) * -jnp.expm1(logp)
+
+
+def fvp(theta, v):
+    r"""Fisher-vector product :math:`p \odot (v - p^\top v)` in O(K)."""
+    theta = _theta(theta)
+    v = _theta(v, "v")
+    p = jax.nn.softmax(theta, axis=-1)
+    return p * (v - jnp.sum(p * v, axis=-1, keepdims=True))
+
+
+def cramer_rao(theta, n):
+    r"""Pseudo-inverse bound :math:`F^{+}/n = C \operatorname{diag}(1/p) C / n`.
+
+    The softmax Fisher is singular (adding a constant to every logit changes
+    nothing, :math:`F \mathbf 1 = 0`); :math:`C = I - \mathbf 1 \mathbf 1^\top/K`
+    projects onto the identifiable directions.
+    """
+    theta = _theta(theta)
+    K = theta.shape[-1]
+    inv_p = jnp.exp(-_log_softmax(theta))
+    C = jnp.eye(K, dtype=theta.dtype) - 1.0 / K
+    return (C * inv_p[..., None, :]) @ C / n
+
+
+def kl(theta_p, theta_q):
+    r"""KL divergence :math:`\sum_k p_k (\log p_k - \log q_k)`, logs differenced before rounding."""
+    theta_p = _theta(theta_p, "theta_p")
+    theta_q = _theta(theta_q, "theta_q")
+    mp, rp = _lse(theta_p)
+    mq, rq = _lse(theta_q)
+    # log p_k - log q_k from differences of logits and of the small log1p parts
+    diff = (theta_p - theta_q) - ((mp - mq) + (rp - rq))
+    return jnp.sum(jnp.exp((theta_p - mp) - rp) * diff, axis=-1)
+# end template: body
+# fmt: on
