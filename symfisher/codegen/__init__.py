@@ -1,1 +1,1 @@
-"""Code generation: SymPy expressions to standalone JAX source (work in progress)."""
+"""Code generation: SymPy expressions to standalone, formatted JAX modules (``generated/``)."""

@@ -1,4 +1,4 @@
-"""Symbolic derivation: score, Hessian, Fisher by three routes, KL (pure SymPy).
+"""Symbolic derivation: score, Hessian, Fisher by three routes, KL (SymPy, cached on disk).
 
 Calling the package, ``symfisher.derive(family)``, runs
 :func:`symfisher.derive.derivation.derive`.

@@ -35,7 +35,7 @@ class NumericFisher(np.ndarray):
 
     Attributes:
       provenance: ``"closed form (...)"`` or the numeric method used.
-      error: absolute error estimate (0 for closed forms at 30 digits).
+      error: absolute error estimate (0 for closed forms, evaluated at ``DPS`` digits).
     """
 
     provenance: str
