@@ -41,10 +41,16 @@ def param_checks(theta):
     return (jnp.all(theta > 0, axis=-1), jnp.all(theta < 1, axis=-1), _last(theta)[..., 0] > 0)
 
 
-def _nan_outside(value, theta, event_dims=0):
-    """``value`` where ``theta`` lies inside the simplex, NaN elsewhere."""
-    ok = jnp.all(jnp.stack(param_checks(theta)), axis=0)
-    return jnp.where(jnp.reshape(ok, ok.shape + (1,) * event_dims), value, jnp.nan)
+def _inside(theta):
+    r"""``theta`` and :math:`p_{K-1}` (shape ``(..., 1)``), both NaN outside the simplex.
+
+    Every :math:`p_i > 0` and :math:`p_{K-1} > 0` is the whole domain (each
+    :math:`p_i < 1` follows). Every output below depends on them, so NaN in, NaN
+    out: two passes over ``theta``, none over a ``(K-1)^2`` output.
+    """
+    last = _last(theta)
+    ok = jnp.all(theta > 0, axis=-1, keepdims=True) & (last > 0)
+    return jnp.where(ok, theta, jnp.nan), jnp.where(ok, last, jnp.nan)
 
 
 def _onehot(x, theta):
@@ -52,74 +58,69 @@ def _onehot(x, theta):
     return (x[..., None] == jnp.arange(theta.shape[-1] + 1)).astype(theta.dtype)
 
 
-def _logp(theta):
+def _logp(theta, last):
     r""":math:`\log p_k`, k = 0..K-1; :math:`\log p_{K-1}` by log1p when the sum is small."""
     total = jnp.sum(theta, axis=-1, keepdims=True)
-    last = jnp.where(total < 0.5, jnp.log1p(-total), jnp.log(_last(theta)))
-    return jnp.concatenate([jnp.log(theta), last], axis=-1)
+    log_last = jnp.where(total < 0.5, jnp.log1p(-total), jnp.log(last))
+    return jnp.concatenate([jnp.log(theta), log_last], axis=-1)
 
 
 def log_prob(theta, x):
     r"""Log-probability :math:`\log p_x`; -inf outside 0..K-1."""
-    theta = _theta(theta)
+    theta, last = _inside(_theta(theta))
     oh = _onehot(x, theta)
     inside = jnp.sum(oh, axis=-1) > 0
-    value = jnp.where(inside, jnp.sum(jnp.where(oh > 0, _logp(theta), 0.0), axis=-1), -jnp.inf)
-    return _nan_outside(value, theta)
+    outside = -jnp.inf + 0.0 * last[..., 0]  # -inf, or NaN where theta is
+    return jnp.where(inside, jnp.sum(jnp.where(oh > 0, _logp(theta, last), 0.0), axis=-1), outside)
 
 
 def score(theta, x):
     r"""Score :math:`e_x / p - [x = K-1] / p_{K-1}`, shape ``(..., K-1)``."""
-    theta = _theta(theta)
+    theta, last = _inside(_theta(theta))
     oh = _onehot(x, theta)
-    return _nan_outside(oh[..., :-1] / theta - oh[..., -1:] / _last(theta), theta, 1)
+    return oh[..., :-1] / theta - oh[..., -1:] / last
 
 
 def hessian_log_prob(theta, x):
     r"""Hessian :math:`-\operatorname{diag}(e_x/p^2) - [x = K-1]\,\mathbf 1\mathbf 1^\top / p_{K-1}^2`."""
-    theta = _theta(theta)
+    theta, last = _inside(_theta(theta))
     oh = _onehot(x, theta)
     eye = jnp.eye(theta.shape[-1], dtype=theta.dtype)
-    last = (oh[..., -1:] / _last(theta) ** 2)[..., None]
-    return _nan_outside(-(oh[..., :-1] / theta**2)[..., :, None] * eye - last, theta, 2)
+    corner = (oh[..., -1:] / last**2)[..., None]
+    return -(oh[..., :-1] / theta**2)[..., :, None] * eye - corner
 
 
 def fisher(theta):
     r"""Fisher information :math:`\operatorname{diag}(1/p) + \mathbf 1\mathbf 1^\top / p_{K-1}`."""
-    theta = _theta(theta)
+    theta, last = _inside(_theta(theta))
     eye = jnp.eye(theta.shape[-1], dtype=theta.dtype)
-    value = (1.0 / theta)[..., :, None] * eye + (1.0 / _last(theta))[..., None]
-    return _nan_outside(value, theta, 2)
+    return (1.0 / theta)[..., :, None] * eye + (1.0 / last)[..., None]
 
 
 def fisher_diag(theta):
     r"""Diagonal :math:`1/p_i + 1/p_{K-1}`, in O(K)."""
-    theta = _theta(theta)
-    return _nan_outside(1.0 / theta + 1.0 / _last(theta), theta, 1)
+    theta, last = _inside(_theta(theta))
+    return 1.0 / theta + 1.0 / last
 
 
 def fvp(theta, v):
     r"""Fisher-vector product :math:`v/p + (\sum_i v_i)/p_{K-1}` in O(K)."""
-    theta = _theta(theta)
+    theta, last = _inside(_theta(theta))
     v = _theta(v, "v")
-    value = v / theta + jnp.sum(v, axis=-1, keepdims=True) / _last(theta)
-    return _nan_outside(value, theta, 1)
+    return v / theta + jnp.sum(v, axis=-1, keepdims=True) / last
 
 
 def cramer_rao(theta, n):
     r"""Cramér–Rao bound :math:`F^{-1}/n = (\operatorname{diag}(p) - p p^\top)/n`."""
-    theta = _theta(theta)
+    theta, _ = _inside(_theta(theta))
     eye = jnp.eye(theta.shape[-1], dtype=theta.dtype)
-    value = (theta[..., :, None] * eye - theta[..., :, None] * theta[..., None, :]) / n
-    return _nan_outside(value, theta, 2)
+    return (theta[..., :, None] * eye - theta[..., :, None] * theta[..., None, :]) / n
 
 
 def kl(theta_p, theta_q):
     r"""KL divergence :math:`\sum_k p_k (\log p_k - \log q_k)` over all K outcomes."""
-    theta_p = _theta(theta_p, "theta_p")
-    theta_q = _theta(theta_q, "theta_q")
-    logp, logq = _logp(theta_p), _logp(theta_q)
-    value = jnp.sum(jnp.exp(logp) * (logp - logq), axis=-1)
-    return _nan_outside(_nan_outside(value, theta_p), theta_q)
+    logp = _logp(*_inside(_theta(theta_p, "theta_p")))
+    logq = _logp(*_inside(_theta(theta_q, "theta_q")))
+    return jnp.sum(jnp.exp(logp) * (logp - logq), axis=-1)
 # end template: body
 # fmt: on
