@@ -63,10 +63,13 @@ def tidy(expr: sp.Basic) -> sp.Basic:
     r"""Display form: :math:`\log(x^a y^b) \to a\log x + b\log y` for positive x, y.
 
     ``expand_log`` without ``force``: a logarithm is split only where the
-    assumptions make it an identity. Matrices are tidied entry by entry.
+    assumptions make it an identity. Matrices are tidied entry by entry; what is
+    not an expression (a set, a relation) is returned unchanged.
     """
     if isinstance(expr, sp.MatrixBase):
         return expr.applyfunc(tidy)
+    if not isinstance(expr, sp.Expr):  # sets, relations, tuples: shown as they are
+        return expr
     return sp.expand_log(expr, deep=True)
 
 

@@ -57,3 +57,9 @@ def test_tidy_keeps_the_value():
 def test_tidy_works_entrywise_on_matrices():
     m = sp.Matrix([[sp.log(a * b), 0], [0, sp.log(b**2)]])
     assert tidy(m) == sp.Matrix([[sp.log(a) + sp.log(b), 0], [0, 2 * sp.log(b)]])
+
+
+def test_tidy_leaves_what_is_not_an_expression():
+    domain = sp.Interval.open(0, sp.oo)
+    assert tidy(domain) is domain
+    assert latex(tidy(domain)) == sp.latex(domain)
