@@ -31,6 +31,13 @@ Policy-kernel case (``benchmarks/policy_bench.py``): ``fvp_linear_softmax_1024x1
 the linear_softmax ``fvp`` (K = 18, d = 1024, B = 256) against double backprop
 of the mean KL.
 
+Exact natural-gradient cases (``benchmarks/natgrad_bench.py``):
+``natgrad_categorical_k16``, ``natgrad_categorical_k128``,
+``natgrad_categorical_k1024``, ``natgrad_diag_gaussian_d16``,
+``natgrad_linear_gaussian``: the generated ``natural_gradient`` against 10
+conjugate-gradient iterations on the double-backprop FVP (TRPO's solve), with
+both sides' residuals.
+
 Usage: ``python benchmarks/run.py [--only CASE ...] [--json FILE]``; the exit
 status is 1 when a case failed (e.g. naive and kernel outputs disagree), not
 when a target is missed.
@@ -210,6 +217,7 @@ def main(argv: list[str] | None = None) -> int:
     """Run the benchmarks, print the tables, write JSON."""
     sys.path.insert(0, str(Path(__file__).resolve().parent))
     import kernels as kernel_bench
+    import natgrad_bench
     import natural_bench
     import policy_bench
     import verify_bench
@@ -220,6 +228,7 @@ def main(argv: list[str] | None = None) -> int:
         *verify_bench.CASES,
         *natural_bench.CASES,
         *policy_bench.CASES,
+        *natgrad_bench.CASES,
     )
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--only", nargs="*", metavar="CASE", help=", ".join(known))
@@ -244,9 +253,12 @@ def main(argv: list[str] | None = None) -> int:
         records += natural_bench.run(only, where)
     if not only or only & set(policy_bench.CASES):
         records += policy_bench.run(only, where)
+    if not only or only & set(natgrad_bench.CASES):
+        records += natgrad_bench.run(only, where)
     verifier = [r for r in records if r["case"] in verify_bench.CASES]
     natural = [r for r in records if r["case"] in natural_bench.CASES]
     policy = [r for r in records if r["case"] in policy_bench.CASES]
+    natgrad = [r for r in records if r["case"] in natgrad_bench.CASES]
     speed = [r for r in records if r["case"] in kernel_bench.SPEED_CASES]
     other = [
         r
@@ -255,6 +267,7 @@ def main(argv: list[str] | None = None) -> int:
         and r["case"] not in verify_bench.CASES
         and r["case"] not in natural_bench.CASES
         and r["case"] not in policy_bench.CASES
+        and r["case"] not in natgrad_bench.CASES
     ]
     if other:
         console.print(process_table(other, f"symfisher benchmarks ({where})"))
@@ -279,6 +292,12 @@ def main(argv: list[str] | None = None) -> int:
     if policy:
         title = f"policy kernels: double backprop / kernel fvp, float32, jitted, median ({where})"
         console.print(policy_bench.table(policy, title))
+    if natgrad:
+        title = (
+            f"natural gradient: {natgrad_bench.CG_ITERS} CG iterations on the TRPO FVP / "
+            f"natural_gradient, damping {natgrad_bench.DAMPING:g}, float32 ({where})"
+        )
+        console.print(natgrad_bench.table(natgrad, title))
     with open(args.json, "w") as fh:
         json.dump(records, fh, indent=2)
     print(f"wrote {args.json}")

@@ -1,9 +1,11 @@
 r"""The kernel module of a family with a fixed number of parameters.
 
 ``log_prob``, ``score``, ``hessian_log_prob``, ``fisher``, ``fisher_diag``,
-``fvp``, ``cramer_rao``, ``kl`` and ``param_checks``, printed from the
-derivation's closed forms (quadrature where there are none,
-:mod:`symfisher.codegen.quadrature_kernels`); NaN outside the domain.
+``fvp``, ``cramer_rao``, ``kl``, ``natural_gradient``, ``fisher_sqrt`` and
+``param_checks``, printed from the derivation's closed forms (quadrature where
+there are none, :mod:`symfisher.codegen.quadrature_kernels`; the solve and the
+square root from the Fisher's entries, :mod:`symfisher.codegen.solve_kernels`);
+NaN outside the domain.
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ from symfisher.codegen.quadrature_kernels import (
     quadrature_kl,
     quadrature_nodes,
 )
+from symfisher.codegen.solve_kernels import dense_functions, unavailable
 from symfisher.derive.derivation import Derivation
 from symfisher.families.normalizer import has_normalizer
 
@@ -116,6 +119,7 @@ def dense_module(
         )
     else:
         provenance["kl"] = CLOSED if d.kl is not None else "not available"
+    provenance["natural_gradient"] = provenance["fisher_sqrt"] = provenance["fisher"]
     extra = (
         f"DOMAIN_CHECKS = {tuple(msgs)!r}\nREGULAR = {d.regular!r}\n"
         f"REGULARITY = {d.regularity!r}\n" + provenance_text(provenance)
@@ -221,8 +225,11 @@ def dense_module(
             [],
             "jnp.linalg.inv(fisher(theta)) / n",
         )
+        nonzero = [(i, j) for i in range(P) for j in range(P) if F[i, j] != 0]
+        src += dense_functions(P, nonzero, CLOSED, printer)
     elif quad_fisher and rule is not None:
         src += quadrature_fisher(fam, rule, guard)
+        src += dense_functions(P, None, "quadrature", printer)
     else:
         reason = d.regularity or no_rule or "the Fisher information has no closed form"
         for name, args in [
@@ -236,6 +243,7 @@ def dense_module(
                 f'    """Not available: {reason.split(";")[0]}."""\n'
                 f"    raise NotImplementedError(FAMILY + ': ' + {reason!r})\n"
             )
+        src += unavailable(reason)
     if d.kl is not None and not quad_kl:
         lines, outs = kl_body(printer, d, probe, ref)
         src += function(

@@ -3,7 +3,9 @@ r"""Emit a standalone JAX module for one derivation.
 The module imports only ``jax``, ``jax.numpy`` and ``jax.scipy.special`` and
 exposes ``log_prob(theta, x)``, ``score(theta, x)``, ``hessian_log_prob(theta, x)``,
 ``fisher(theta)``, ``fisher_diag(theta)``, ``fvp(theta, v)``,
-``kl(theta_p, theta_q)``, ``cramer_rao(theta, n)`` and ``param_checks(theta)``.
+``kl(theta_p, theta_q)``, ``cramer_rao(theta, n)``,
+``natural_gradient(theta, g, damping=0.0)``, ``fisher_sqrt(theta)`` and
+``param_checks(theta)``.
 ``theta``'s last axis holds the parameters in the family's order; leading axes
 broadcast.
 
@@ -43,6 +45,8 @@ KERNEL_FUNCTIONS = (
     "fvp",
     "cramer_rao",
     "kl",
+    "natural_gradient",
+    "fisher_sqrt",
 )
 #: ``PROVENANCE`` of a module printed entirely from closed forms.
 ALL_CLOSED = dict.fromkeys(KERNEL_FUNCTIONS, CLOSED)
@@ -56,6 +60,8 @@ QUAD_SOURCES = {
     "fvp": "fisher",
     "cramer_rao": "cramer_rao",
     "kl": "kl",
+    "natural_gradient": "cramer_rao",
+    "fisher_sqrt": "fisher",
 }
 
 
@@ -94,6 +100,22 @@ def _x(x, theta):
 def _bc(value, ref):
     """``value`` broadcast to the shape (and dtype) of ``ref``."""
     return value + jnp.zeros_like(ref)
+
+
+def _damping(damping, ref):
+    """``damping`` in ``ref``'s dtype, concrete when it is known (also under ``jit``).
+
+    A known value must be finite and >= 0.
+    """
+    with jax.ensure_compile_time_eval():
+        lam = jnp.asarray(damping).astype(ref.dtype)
+        if not isinstance(lam, jax.core.Tracer) and not bool(
+            jnp.all(jnp.isfinite(lam) & (lam >= 0))
+        ):
+            raise ValueError(
+                f"{{FAMILY}}: damping must be finite and >= 0; got {{damping!r}}"
+            )
+    return lam
 '''
 
 FIXED_SHAPE = """    if theta.ndim == 0 or theta.shape[-1] != len(PARAMS):

@@ -32,7 +32,7 @@ from dataclasses import dataclass
 
 import sympy as sp
 
-from symfisher.codegen import emit, templates
+from symfisher.codegen import emit, solve_kernels, templates
 from symfisher.codegen.printer import KernelPrinter, identifier
 from symfisher.derive.derivation import Derivation
 from symfisher.derive.simplify import tidy
@@ -208,6 +208,7 @@ def coordinates_module(d: Derivation, base: Derivation, digest: str) -> str:
         theta_lines + lines,
         f"{_grid(outs, B)} / n",
     )
+    src += _coordinate_solvers(F, B, names[0], theta_lines, printer, probe)
     lines, outs = emit.kl_body(printer, base, probe, ref)
     src += emit.function(
         "kl",
@@ -228,6 +229,50 @@ def coordinates_module(d: Derivation, base: Derivation, digest: str) -> str:
             *lines,
         ],
         f"jnp.sum({outs[0]}, axis=-1)",
+    )
+    return src
+
+
+def _coordinate_solvers(
+    F: sp.Matrix,
+    B: int,
+    ref: str,
+    theta_lines: list[str],
+    printer: KernelPrinter,
+    probe: dict | None,
+) -> str:
+    r"""``natural_gradient`` and ``fisher_sqrt`` per coordinate, ``B x B`` blocks, O(d)."""
+    nonzero = [(i, j) for i in range(B) for j in range(B) if F[i, j] != 0]
+    used = solve_kernels.used_entries(B, nonzero)
+    lines, outs = emit.body(printer, [F[i, j] for i, j in used], ref, probe)
+    name = dict(zip(used, outs, strict=True))
+    ng, xs, sq, rs = solve_kernels.elementwise(
+        lambda i, j: name[(i, j)], B, nonzero, printer
+    )
+    g_lines = [
+        "g = _theta(g, 'g')",
+        "lam = _damping(damping, g)",
+        *[f"g_{j} = g[..., {j} * d : {j + 1} * d]" for j in range(B)],
+    ]
+    src = emit.function(
+        "natural_gradient",
+        "theta, g, damping=0.0",
+        r"Natural gradient :math:`(F + \lambda I)^{-1} g` per coordinate, shape"
+        " ``(..., B d)``, in O(d).\n\n"
+        r"    ``damping`` :math:`\lambda \ge 0`. Cramer's rule on each"
+        " ``B x B`` block of the\n    closed-form Fisher.\n    ",
+        theta_lines + g_lines + lines + ng,
+        f"jnp.concatenate([{', '.join(xs)}], axis=-1)",
+    )
+    zero = f"jnp.zeros_like({ref})"
+    src += emit.function(
+        "fisher_sqrt",
+        "theta",
+        r"Upper-triangular :math:`R` with :math:`R^\top R = F`, shape ``(..., B d, B d)``."
+        "\n\n    The Cholesky factor of each ``B x B`` block of the closed-form"
+        " Fisher.\n    ",
+        theta_lines + lines + sq,
+        _grid([zero if r == "0" else r for r in rs], B),
     )
     return src
 

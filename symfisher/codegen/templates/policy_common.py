@@ -167,6 +167,75 @@ def _softmax_kl(logp, logq, w):
     return jnp.sum(w * jnp.sum(jnp.exp(logp) * (logp - logq), axis=-1))
 
 
+def _damping(damping, theta):
+    r"""The damping :math:`\lambda`, a scalar of theta's dtype, concrete when known (also under ``jit``).
+
+    A known value must be finite and >= 0.
+    """
+    with jax.ensure_compile_time_eval():
+        lam = jnp.asarray(damping)
+        if lam.ndim != 0 or not (jnp.issubdtype(lam.dtype, jnp.floating) or jnp.issubdtype(lam.dtype, jnp.integer)):
+            raise ValueError(f"{POLICY}: damping must be a real scalar; got {damping!r}")
+        lam = lam.astype(theta.dtype)
+        if _concrete(lam) and not bool(jnp.isfinite(lam) & (lam >= 0)):
+            raise ValueError(f"{POLICY}: damping must be finite and >= 0; got {damping!r}")
+    return lam
+
+
+def _positive(lam):
+    """True when ``lam`` is known (concrete) and > 0."""
+    if not _concrete(lam):
+        return False
+    with jax.ensure_compile_time_eval():
+        return bool(lam > 0)
+
+
+def _softmax_solve(logp, g, lam):
+    r"""Per row, :math:`(\operatorname{diag}p - pp^\top + \lambda I)^{-1} g`; :math:`F^{+} g` where :math:`\lambda = 0`.
+
+    Sherman–Morrison with :math:`d = p + \lambda`, :math:`u = p/d`:
+    :math:`x = g/d + u\,(u^\top g)/(\lambda\,\mathbf 1^\top u)`; at :math:`\lambda = 0`
+    the minimum-norm :math:`C \operatorname{diag}(1/p)\, C g`, :math:`C = I - \mathbf 1\mathbf 1^\top/K`.
+    ``lam`` broadcasts against ``logp[..., :1]``.
+    """
+    p = jnp.exp(logp)
+    pos = lam > 0
+    lam = jnp.where(pos, lam, 1.0)
+    inv = 1.0 / (p + lam)
+    u = p * inv
+    damped = g * inv + u * (jnp.sum(u * g, axis=-1, keepdims=True) / (lam * jnp.sum(u, axis=-1, keepdims=True)))
+    y = (g - jnp.mean(g, axis=-1, keepdims=True)) * jnp.exp(-logp)
+    return jnp.where(pos, damped, y - jnp.mean(y, axis=-1, keepdims=True))
+
+
+def _softmax_sqrt(logp):
+    r""":math:`L = \operatorname{diag}\sqrt p - \sqrt p\, p^\top` per row, :math:`L^\top L = \operatorname{diag}p - pp^\top`, (..., K, K)."""
+    p, r = jnp.exp(logp), jnp.exp(0.5 * logp)
+    eye = jnp.eye(p.shape[-1], dtype=p.dtype)
+    return eye * r[..., None, :] - r[..., :, None] * p[..., None, :]
+
+
+def _eig(M):
+    r""":math:`M = Q \operatorname{diag}(e) Q^\top`; eigenvalues below :math:`\varepsilon\,n\max|e|` set to 0."""
+    e, Q = jnp.linalg.eigh(M)
+    tol = jnp.finfo(M.dtype).eps * M.shape[-1] * jnp.max(jnp.abs(e))
+    return Q, jnp.where(jnp.abs(e) > tol, e, 0.0)
+
+
+def _kron_solve(G, A, g, lam):
+    r""":math:`(G \otimes A + \lambda I)^{-1} \operatorname{vec}(g)` for ``g`` of shape (rows of G, rows of A).
+
+    With :math:`G = U \operatorname{diag}(\gamma) U^\top`, :math:`A = V \operatorname{diag}(\alpha) V^\top`:
+    :math:`X = U \big[(U^\top g V) / (\gamma \alpha^\top + \lambda)\big] V^\top`,
+    entries with :math:`\gamma_k \alpha_i + \lambda = 0` set to 0 (minimum norm).
+    """
+    U, gam = _eig(G)
+    V, alpha = _eig(A)
+    den = gam[:, None] * alpha[None, :] + lam
+    inv = jnp.where(den > 0, 1.0 / jnp.where(den > 0, den, 1.0), 0.0)
+    return U @ ((U.T @ g @ V) * inv) @ V.T
+
+
 def _softmax_kfac_g(logp, w):
     r""":math:`G = \sum_b w_b (\operatorname{diag}p_b - p_b p_b^\top)`, (K, K)."""
     p = jnp.exp(logp)

@@ -36,13 +36,17 @@ STATES = 'float (B, n): one state vector s_b per row'
 ACTIONS = 'float (B, m): one action vector a_b per row'
 _THETA_SHAPE = '(m, n + 2) with m >= 1 outputs and n + 2 >= 3 columns [W | b | log sigma]'
 _THETA_MIN = (1, 3)
+NATURAL_GRADIENT = 'exact'
 # end template: head
 # fmt: on
 
 # the common section (policy_common.py) comes here in the generated module
 from symfisher.codegen.templates.policy_common import (  # noqa: E402
+    _damping,
+    _eig,
     _like,
     _nonempty,
+    _positive,
     _real,
     _theta,
     _weights,
@@ -233,6 +237,51 @@ def kfac_fisher(theta, states, weights=None):
     eye = jnp.eye(m, dtype=theta.dtype)
     k4 = k4 + 2.0 * eye[:, None, :, None] * last[None, :, None, None] * last
     return k4.reshape(m * (q + 1), m * (q + 1))
+
+
+def natural_gradient(theta, states, g, damping=0.0, weights=None):
+    r"""Exact :math:`(F + \lambda I)^{-1} g` through the Kronecker blocks, shape (m, n + 2).
+
+    With :math:`R = Q \operatorname{diag}(r) Q^\top` ((n+1) x (n+1), one eigendecomposition),
+    row i of the [W|b] part is :math:`Q\,[(Q^\top g_i) / (r/\sigma_i^2 + \lambda)]` and the
+    :math:`\log\sigma` entry :math:`g_{i,\log\sigma} / (2 + \lambda)`; O(n^3 + m n^2).
+    A damping known to be positive (not traced) takes m Cholesky solves of
+    :math:`R/\sigma_i^2 + \lambda I` instead (the same numbers, faster than an
+    eigendecomposition). At :math:`\lambda = 0` directions with :math:`r = 0` (fewer states than columns)
+    get 0: the minimum-norm :math:`F^{+} g`.
+    """
+    theta, states, _ = check_inputs(theta, states)
+    g = _like(g, theta, "g")
+    lam = _damping(damping, theta)
+    w = _weights(weights, states, theta)
+    R = _second_moment(states, w)
+    inv_var = jnp.exp(-2.0 * _split(theta)[2])
+    if _positive(lam):  # m positive definite systems: Cholesky
+        A = R * inv_var[:, None, None] + lam * jnp.eye(R.shape[0], dtype=R.dtype)
+        L = jnp.linalg.cholesky(A)
+        y = jax.lax.linalg.triangular_solve(L, g[:, :-1, None], left_side=True, lower=True)
+        x = jax.lax.linalg.triangular_solve(L, y, left_side=True, lower=True, transpose_a=True)
+        return jnp.concatenate([x[..., 0], g[:, -1:] / (2.0 + lam)], axis=1)
+    Q, r = _eig(R)
+    den = inv_var[:, None] * r[None, :] + lam
+    inv = jnp.where(den > 0, 1.0 / jnp.where(den > 0, den, 1.0), 0.0)
+    x = ((g[:, :-1] @ Q) * inv) @ Q.T
+    return jnp.concatenate([x, g[:, -1:] / (2.0 + lam)], axis=1)
+
+
+def fisher_sqrt(theta, states, weights=None):
+    r""":math:`L` with :math:`L^\top L = F`, shape (m (B + 1), P): block i has rows :math:`[\sqrt{w_b}\,\hat s_b^\top/\sigma_i, 0]` and :math:`[0, \sqrt 2]`."""
+    theta, states, _ = check_inputs(theta, states)
+    w = _weights(weights, states, theta)
+    m, B = theta.shape[0], states.shape[0]
+    rows = jnp.sqrt(w)[:, None] * _hat(states)
+    inv_std = jnp.exp(-_split(theta)[2])
+    top = jnp.pad(inv_std[:, None, None] * rows, [(0, 0), (0, 0), (0, 1)])
+    last = jnp.zeros_like(top[:, :1]).at[:, 0, -1].set(jnp.sqrt(jnp.asarray(2.0, theta.dtype)))
+    blocks = jnp.concatenate([top, last], axis=1)
+    eye = jnp.eye(m, dtype=theta.dtype)
+    q = blocks.shape[-1]
+    return (blocks[:, :, None, :] * eye[:, None, :, None]).reshape(m * (B + 1), m * q)
 
 
 def sample(key, theta, states):

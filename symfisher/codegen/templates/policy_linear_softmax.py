@@ -32,18 +32,22 @@ STATES = 'float (B, d): one feature vector phi(s_b) per row'
 ACTIONS = 'int (B,): action indices in 0..K-1'
 _THETA_SHAPE = '(K, d) with K >= 2 actions and d >= 1 features'
 _THETA_MIN = (2, 1)
+NATURAL_GRADIENT = 'K-FAC approximation (G kron A + damping I)^-1 g: exact only when p or phi phi^T does not vary across states'
 # end template: head
 # fmt: on
 
 # the common section (policy_common.py) comes here in the generated module
 from symfisher.codegen.templates.policy_common import (  # noqa: E402
+    _damping,
     _indices,
+    _kron_solve,
     _like,
     _nonempty,
     _real,
     _softmax_core,
     _softmax_kfac_g,
     _softmax_kl,
+    _softmax_sqrt,
     _theta,
     _weights,
 )
@@ -180,6 +184,32 @@ def kfac_fisher(theta, states, weights=None):
     theta, states, _ = check_inputs(theta, states)
     G, A = _kfac(theta, states, weights)
     return jnp.kron(G, A)
+
+
+def natural_gradient(theta, states, g, damping=0.0, weights=None):
+    r"""K-FAC natural gradient :math:`(G \otimes A + \lambda I)^{-1} g`, shape (K, d): an approximation.
+
+    ``NATURAL_GRADIENT`` says so: the Fisher :math:`\sum_b w_b C_b \otimes \phi_b\phi_b^\top`
+    is not a Kronecker product unless :math:`C_b = \operatorname{diag}p_b - p_b p_b^\top`
+    or :math:`\phi_b\phi_b^\top` is the same for every state (then this is exact). With
+    :math:`G = U \operatorname{diag}(\gamma) U^\top`, :math:`A = V \operatorname{diag}(\alpha) V^\top`:
+    :math:`X = U [(U^\top g V) / (\gamma\alpha^\top + \lambda)] V^\top`, O(K^3 + d^3 + K d (K + d));
+    zero denominators (:math:`\lambda = 0`, :math:`G\mathbf 1 = 0`) give 0 (minimum norm).
+    """
+    theta, states, _ = check_inputs(theta, states)
+    g = _like(g, theta, "g")
+    lam = _damping(damping, theta)
+    G, A = _kfac(theta, states, weights)
+    return _kron_solve(G, A, g, lam)
+
+
+def fisher_sqrt(theta, states, weights=None):
+    r""":math:`L` with :math:`L^\top L = F`, shape (B K, P): rows :math:`\sqrt{w_b}\,(L_b \otimes \phi_b^\top)`, :math:`L_b = \operatorname{diag}\sqrt{p_b} - \sqrt{p_b}\, p_b^\top`."""
+    theta, states, _ = check_inputs(theta, states)
+    w = _weights(weights, states, theta)
+    K, d = theta.shape
+    L = jnp.sqrt(w)[:, None, None] * _softmax_sqrt(_log_policy(theta, states))
+    return (L[:, :, :, None] * states[:, None, None, :]).reshape(states.shape[0] * K, K * d)
 
 
 def sample(key, theta, states):

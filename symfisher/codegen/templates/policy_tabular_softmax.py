@@ -31,11 +31,13 @@ STATES = 'int (B,): state indices in 0..S-1'
 ACTIONS = 'int (B,): action indices in 0..K-1'
 _THETA_SHAPE = '(S, K) with S >= 1 states and K >= 2 actions'
 _THETA_MIN = (1, 2)
+NATURAL_GRADIENT = 'exact'
 # end template: head
 # fmt: on
 
 # the common section (policy_common.py) comes here in the generated module
 from symfisher.codegen.templates.policy_common import (  # noqa: E402
+    _damping,
     _indices,
     _like,
     _nonempty,
@@ -43,6 +45,8 @@ from symfisher.codegen.templates.policy_common import (  # noqa: E402
     _softmax_fvp,
     _softmax_kfac_g,
     _softmax_kl,
+    _softmax_solve,
+    _softmax_sqrt,
     _theta,
     _weights,
 )
@@ -183,6 +187,41 @@ def kfac_fisher(theta, states, weights=None):
     theta, states, _ = check_inputs(theta, states)
     A, G = _kfac(theta, states, weights)
     return jnp.kron(A, G)
+
+
+def _visits(theta, states, weights):
+    r""":math:`W_s = \sum_{b: s_b = s} w_b`, shape (S,)."""
+    w = _weights(weights, states, theta)
+    return jnp.zeros(theta.shape[0], theta.dtype).at[states].add(w)
+
+
+def natural_gradient(theta, states, g, damping=0.0, weights=None):
+    r"""Exact :math:`(F + \lambda I)^{-1} g`, per table row in O(K), shape (S, K).
+
+    Block s of F is :math:`W_s (\operatorname{diag}p_s - p_s p_s^\top)`, so row s is
+    :math:`W_s^{-1} (\operatorname{diag}p_s - p_s p_s^\top + (\lambda/W_s) I)^{-1} g_s`
+    (Sherman–Morrison; the minimum-norm pseudo-inverse at :math:`\lambda = 0`),
+    and :math:`g_s/\lambda` (0 at :math:`\lambda = 0`) for a state never visited.
+    """
+    theta, states, _ = check_inputs(theta, states)
+    g = _like(g, theta, "g")
+    lam = _damping(damping, theta)
+    W = _visits(theta, states, weights)[:, None]
+    seen = W > 0
+    Ws = jnp.where(seen, W, 1.0)
+    x = _softmax_solve(jax.nn.log_softmax(theta, axis=-1), g, lam / Ws) / Ws
+    unseen = jnp.where(lam > 0, g / jnp.where(lam > 0, lam, 1.0), 0.0)
+    return jnp.where(seen, x, unseen)
+
+
+def fisher_sqrt(theta, states, weights=None):
+    r""":math:`L` with :math:`L^\top L = F`, (P, P), block diagonal: block s is :math:`\sqrt{W_s}\,(\operatorname{diag}\sqrt{p_s} - \sqrt{p_s}\, p_s^\top)`."""
+    theta, states, _ = check_inputs(theta, states)
+    S, K = theta.shape
+    W = _visits(theta, states, weights)
+    blocks = jnp.sqrt(W)[:, None, None] * _softmax_sqrt(jax.nn.log_softmax(theta, axis=-1))
+    eye = jnp.eye(S, dtype=theta.dtype)
+    return (blocks[:, :, None, :] * eye[:, None, :, None]).reshape(S * K, S * K)
 
 
 def sample(key, theta, states):

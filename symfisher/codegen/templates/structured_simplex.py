@@ -12,6 +12,7 @@ the size.
 import jax
 import jax.numpy as jnp
 
+from symfisher.codegen.templates.structured_sizes import _damping
 from symfisher.codegen.templates.structured_sizes import _theta_at_least as _theta
 
 # fmt: off
@@ -115,6 +116,30 @@ def cramer_rao(theta, n):
     theta, _ = _inside(_theta(theta))
     eye = jnp.eye(theta.shape[-1], dtype=theta.dtype)
     return (theta[..., :, None] * eye - theta[..., :, None] * theta[..., None, :]) / n
+
+
+def natural_gradient(theta, g, damping=0.0):
+    r"""Natural gradient :math:`(F + \lambda I)^{-1} g` in O(K), by Sherman–Morrison.
+
+    With :math:`D = \operatorname{diag}(1/p + \lambda)`, :math:`D^{-1} = p/(1 + \lambda p)`:
+    :math:`x = D^{-1} g - D^{-1}\mathbf 1\,(\mathbf 1^\top D^{-1} g) / (p_{K-1} + \mathbf 1^\top D^{-1} \mathbf 1)`;
+    at :math:`\lambda = 0` this is :math:`(\operatorname{diag}(p) - p p^\top)\, g`.
+    """
+    theta, last = _inside(_theta(theta))
+    g = _theta(g, "g")
+    lam = _damping(damping, g)[..., None]
+    dinv = theta / (1.0 + lam * theta)
+    dg = dinv * g
+    return dg - dinv * (jnp.sum(dg, axis=-1, keepdims=True) / (last + jnp.sum(dinv, axis=-1, keepdims=True)))
+
+
+def fisher_sqrt(theta):
+    r"""Square root :math:`L = [\operatorname{diag}(1/\sqrt p);\ \mathbf 1^\top/\sqrt{p_{K-1}}]`, :math:`L^\top L = F`, shape ``(..., K, K-1)``."""
+    theta, last = _inside(_theta(theta))
+    eye = jnp.eye(theta.shape[-1], dtype=theta.dtype)
+    top = eye * jax.lax.rsqrt(theta)[..., None, :]
+    bottom = jnp.broadcast_to(jax.lax.rsqrt(last)[..., None, :], (*theta.shape[:-1], 1, theta.shape[-1]))
+    return jnp.concatenate([top, bottom], axis=-2)
 
 
 def kl(theta_p, theta_q):

@@ -21,6 +21,11 @@ BLOCK = 2  # template: the number of parameters of the coordinates' base family
 LOW = 1  # template: the least length of the last axis
 
 
+def _damping(damping, ref):
+    """Stand-in for ``_damping`` of the generated header: ``damping`` in ``ref``'s dtype."""
+    return jnp.asarray(damping).astype(ref.dtype)
+
+
 def _theta_blocks(theta, name="theta"):
     """``theta`` of a coordinates module: ``BLOCK`` parameter vectors of length d."""
     theta = jnp.asarray(theta)

@@ -11,6 +11,7 @@ generated header, whose ``_theta`` (here a stand-in) checks the size.
 import jax
 import jax.numpy as jnp
 
+from symfisher.codegen.templates.structured_sizes import _damping
 from symfisher.codegen.templates.structured_sizes import _theta_at_least as _theta
 
 # fmt: off
@@ -115,6 +116,70 @@ def cramer_rao(theta, n):
     inv_p = jnp.exp(-_log_softmax(theta))
     C = jnp.eye(K, dtype=theta.dtype) - 1.0 / K
     return (C * inv_p[..., None, :]) @ C / n
+
+
+def _solve_damped(p, g, lam):
+    r""":math:`(\operatorname{diag}p - pp^\top + \lambda I)^{-1} g`, :math:`\lambda > 0`, by Sherman–Morrison.
+
+    With :math:`D = \operatorname{diag}(p) + \lambda I` and :math:`u = D^{-1} p`:
+    :math:`x = D^{-1} g + u\,(u^\top g) / (\lambda\,\mathbf 1^\top u)`, the denominator
+    being :math:`1 - p^\top D^{-1} p` written without cancellation.
+    """
+    inv = 1.0 / (p + lam)
+    u = p * inv
+    return g * inv + u * (jnp.sum(u * g, axis=-1, keepdims=True) / (lam * jnp.sum(u, axis=-1, keepdims=True)))
+
+
+def _solve_pinv(logp, g):
+    r"""Minimum-norm :math:`F^{+} g = C \operatorname{diag}(1/p)\, C g`, :math:`C = I - \mathbf 1\mathbf 1^\top/K` (:math:`F\mathbf 1 = 0`)."""
+    y = (g - jnp.mean(g, axis=-1, keepdims=True)) * jnp.exp(-logp)
+    return y - jnp.mean(y, axis=-1, keepdims=True)
+
+
+def _known_sign(lam):
+    """"positive" or "zero" when every entry of a known (concrete) ``lam`` is; else None."""
+    if isinstance(lam, jax.core.Tracer):
+        return None
+    with jax.ensure_compile_time_eval():
+        if bool(jnp.all(lam > 0)):
+            return "positive"
+        return "zero" if bool(jnp.all(lam == 0)) else None
+
+
+def natural_gradient(theta, g, damping=0.0):
+    r"""Natural gradient :math:`(F + \lambda I)^{-1} g` in O(K); :math:`F^{+} g` at :math:`\lambda = 0`.
+
+    Sherman–Morrison for :math:`\lambda > 0` (``_solve_damped``), the minimum-norm
+    pseudo-inverse solution for :math:`\lambda = 0` (``_solve_pinv``). A damping
+    known at trace time (a Python number, also under ``jit``) takes one of the
+    two; a traced one computes both and selects per entry.
+    """
+    theta = _theta(theta)
+    g = _theta(g, "g")
+    lam = _damping(damping, g)
+    known = _known_sign(lam)
+    lam = lam[..., None]
+    if known == "positive":
+        return _solve_damped(jax.nn.softmax(theta, axis=-1), g, lam)
+    if known == "zero":
+        return _solve_pinv(_log_softmax(theta), g)
+    logp = _log_softmax(theta)
+    pos = lam > 0
+    damped = _solve_damped(jnp.exp(logp), g, jnp.where(pos, lam, 1.0))
+    return jnp.where(pos, damped, _solve_pinv(logp, g))
+
+
+def fisher_sqrt(theta):
+    r"""Square root :math:`L = \operatorname{diag}(\sqrt p) - \sqrt p\, p^\top`, :math:`L^\top L = F`, shape ``(..., K, K)``.
+
+    :math:`L^\top L = \operatorname{diag}(p) - 2 p p^\top + p\,(\sqrt p^\top \sqrt p)\, p^\top`
+    and :math:`\sqrt p^\top \sqrt p = 1`.
+    """
+    theta = _theta(theta)
+    logp = _log_softmax(theta)
+    p, r = jnp.exp(logp), jnp.exp(0.5 * logp)
+    eye = jnp.eye(theta.shape[-1], dtype=theta.dtype)
+    return eye * r[..., None, :] - r[..., :, None] * p[..., None, :]
 
 
 def kl(theta_p, theta_q):

@@ -1,0 +1,202 @@
+r"""``natural_gradient`` and ``fisher_sqrt`` of a kernel module, from its Fisher entries.
+
+With :math:`A = F + \lambda I` (:math:`\lambda \ge 0`, the damping):
+
+.. math::
+   \texttt{natural\_gradient}(\theta, g, \lambda) = A^{-1} g
+   = \frac{\operatorname{adj}(A)\, g}{\det A}, \qquad
+   \texttt{fisher\_sqrt}(\theta) = R,\ R^\top R = F,
+
+:math:`R` upper triangular (the transposed Cholesky factor). For up to
+:data:`MAX_SYMBOLIC` parameters both are printed in closed form from a generic
+symmetric matrix with the zero pattern of the family's Fisher (a diagonal
+Fisher gives :math:`x_i = g_i/(F_{ii} + \lambda)` and
+:math:`R = \operatorname{diag}(\sqrt{F_{ii}})`); beyond, a batched
+:math:`P \times P` solve and Cholesky factorisation of the same matrix.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Collection
+
+import sympy as sp
+
+from symfisher.codegen.emit import function, stack_matrix
+from symfisher.codegen.printer import KernelPrinter
+
+#: the most parameters whose inverse and Cholesky factor are printed in closed form
+MAX_SYMBOLIC = 3
+
+Pattern = Collection[tuple[int, int]]
+
+
+def _entry(i: int, j: int) -> sp.Symbol:
+    i, j = min(i, j), max(i, j)
+    return sp.Symbol(f"a_{i}_{j}", real=True)
+
+
+def _matrix(P: int, nonzero: Pattern | None) -> sp.Matrix:
+    r"""Symmetric ``P x P`` matrix of symbols ``a_i_j`` (zeros outside ``nonzero``).
+
+    The diagonal is always symbolic: it holds :math:`F_{ii} + \\lambda`.
+    """
+
+    def cell(i: int, j: int) -> sp.Expr:
+        if i == j or nonzero is None or (i, j) in nonzero or (j, i) in nonzero:
+            return _entry(i, j)
+        return sp.S.Zero
+
+    return sp.Matrix(P, P, cell)
+
+
+def used_entries(P: int, nonzero: Pattern | None) -> list[tuple[int, int]]:
+    """The ``(i, j)``, ``i <= j``, whose symbol ``a_i_j`` the printed formulas read."""
+    A = _matrix(P, nonzero)
+    return [(i, j) for i in range(P) for j in range(i, P) if A[i, j] != 0]
+
+
+def _print(
+    printer: KernelPrinter, exprs: list[sp.Expr], prefix: str
+) -> tuple[list[str], list[str]]:
+    repl, reduced = sp.cse(
+        exprs, symbols=sp.numbered_symbols(prefix), order="canonical"
+    )
+    lines = [f"{s} = {printer.doprint(v)}" for s, v in repl]
+    return lines, [printer.doprint(e) for e in reduced]
+
+
+def solve_lines(
+    P: int, nonzero: Pattern | None, printer: KernelPrinter
+) -> tuple[list[str], list[str]]:
+    r"""Statements and outputs of :math:`x = A^{-1} g` over names ``a_i_j``, ``g_i``.
+
+    Each :math:`x_i` is a cancelled rational function of the entries (Cramer's
+    rule, the adjugate over the determinant).
+    """
+    A = _matrix(P, nonzero)
+    g = sp.Matrix([sp.Symbol(f"g_{i}", real=True) for i in range(P)])
+    x = A.LUsolve(g)
+    return _print(printer, [sp.factor(sp.cancel(e)) for e in x], "_s")
+
+
+def cholesky_lines(
+    P: int, nonzero: Pattern | None, printer: KernelPrinter
+) -> tuple[list[str], list[str]]:
+    r"""Statements and the ``P * P`` entries (row-major) of :math:`R`, :math:`R^\top R = A`."""
+    A = _matrix(P, nonzero)
+    R = A.cholesky(hermitian=False).T
+    return _print(printer, list(R), "_r")
+
+
+def dense_functions(
+    P: int,
+    nonzero: Pattern | None,
+    source: str,
+    printer: KernelPrinter,
+) -> str:
+    """``natural_gradient`` and ``fisher_sqrt`` of a module with a ``fisher(theta)``.
+
+    Args:
+      P: number of parameters.
+      nonzero: the ``(i, j)`` where the symbolic Fisher may be nonzero (None:
+        all; a quadrature Fisher).
+      source: how the Fisher is computed, for the docstrings ("closed form",
+        "quadrature").
+      printer: the kernel printer.
+    """
+    symbolic = P <= MAX_SYMBOLIC
+    unpack_a = [
+        f"a_{i}_{j} = F[..., {i}, {j}]" + (" + lam" if i == j else "")
+        for i, j in used_entries(P, nonzero)
+    ]
+    head = [
+        "g = _theta(g, 'g')",
+        "lam = _damping(damping, g)",
+        "F = fisher(theta)",
+    ]
+    if symbolic:
+        lines, outs = solve_lines(P, nonzero, printer)
+        ng_lines = head + unpack_a + [f"g_{i} = g[..., {i}]" for i in range(P)] + lines
+        ng_ret = f"jnp.stack([{', '.join(outs)}], axis=-1)"
+        how = (
+            "Printed from the adjugate of a symmetric matrix with the Fisher's zero\n"
+            "    pattern (Cramer's rule), elementwise over the leading axes."
+        )
+    else:
+        ng_lines = [
+            *head,
+            "A = F + lam[..., None, None] * jnp.eye(F.shape[-1], dtype=F.dtype)",
+            "shape = jnp.broadcast_shapes(A.shape[:-2], g.shape[:-1])",
+            "A = jnp.broadcast_to(A, (*shape, *A.shape[-2:]))",
+            "g = jnp.broadcast_to(g, (*shape, g.shape[-1]))",
+        ]
+        ng_ret = "jnp.linalg.solve(A, g[..., None])[..., 0]"
+        how = "By a batched ``P x P`` solve (LU with partial pivoting)."
+    src = function(
+        "natural_gradient",
+        "theta, g, damping=0.0",
+        r"Natural gradient :math:`(F(\theta) + \lambda I)^{-1} g`, shape ``(..., P)``."
+        "\n\n"
+        f"    ``damping`` :math:`\\lambda \\ge 0`; :math:`F` from ``fisher`` ({source}).\n"
+        f"    {how}\n    ",
+        ng_lines,
+        ng_ret,
+    )
+    if symbolic:
+        lines, outs = cholesky_lines(P, nonzero, printer)
+        unpack_f = [line.replace(" + lam", "") for line in unpack_a]
+        sq_lines = ["F = fisher(theta)", *unpack_f, *lines]
+        sq_ret = stack_matrix(
+            [o if o != "0" else "0.0 * F[..., 0, 0]" for o in outs], P
+        )
+        how = (
+            "Printed from the Cholesky factorisation of a symmetric matrix with the\n"
+            "    Fisher's zero pattern."
+        )
+    else:
+        sq_lines = ["F = fisher(theta)"]
+        sq_ret = "jnp.swapaxes(jnp.linalg.cholesky(F), -1, -2)"
+        how = "The transposed Cholesky factor of ``fisher(theta)``."
+    src += function(
+        "fisher_sqrt",
+        "theta",
+        r"Upper-triangular :math:`R` with :math:`R^\top R = F(\theta)`, shape ``(..., P, P)``."
+        f"\n\n    {how}\n    ",
+        sq_lines,
+        sq_ret,
+    )
+    return src
+
+
+def unavailable(reason: str) -> str:
+    """``natural_gradient`` and ``fisher_sqrt`` that raise ``NotImplementedError``."""
+    src = ""
+    for name, args in [
+        ("natural_gradient", "theta, g, damping=0.0"),
+        ("fisher_sqrt", "theta"),
+    ]:
+        src += (
+            f"\n\ndef {name}({args}):\n"
+            f'    """Not available: {reason.split(";")[0]}."""\n'
+            f"    raise NotImplementedError(FAMILY + ': ' + {reason!r})\n"
+        )
+    return src
+
+
+def elementwise(
+    names: Callable[[int, int], str], P: int, nonzero: Pattern, printer: KernelPrinter
+) -> tuple[list[str], list[str], list[str], list[str]]:
+    """Solve and Cholesky statements over entry names given by ``names(i, j)``.
+
+    For the coordinates modules, whose Fisher entries are printed arrays over
+    the coordinates: returns ``(solve lines, x outputs, sqrt lines, R entries)``
+    where the entry symbols ``a_i_j`` are first assigned from ``names``.
+    """
+    entries = used_entries(P, nonzero)
+    ng_lines, ng_outs = solve_lines(P, nonzero, printer)
+    sq_lines, sq_outs = cholesky_lines(P, nonzero, printer)
+    a = [
+        f"a_{i}_{j} = {names(i, j)}" + (" + lam" if i == j else "") for i, j in entries
+    ]
+    f = [f"a_{i}_{j} = {names(i, j)}" for i, j in entries]
+    return a + ng_lines, ng_outs, f + sq_lines, sq_outs
