@@ -53,7 +53,9 @@ def _g(shape, seed: int) -> np.ndarray:
 def _reference(F: np.ndarray, g: np.ndarray, damping: float, singular: bool):
     """(F + lambda I)^-1 g per point (pinv where F is singular and undamped), cond."""
     xs, conds = [], []
-    for Fi, gi in zip(F.reshape(-1, *F.shape[-2:]), g.reshape(-1, g.shape[-1]), strict=False):
+    for Fi, gi in zip(
+        F.reshape(-1, *F.shape[-2:]), g.reshape(-1, g.shape[-1]), strict=False
+    ):
         A = Fi + damping * np.eye(len(Fi))
         if singular and damping == 0:
             xs.append(np.linalg.pinv(A, hermitian=True) @ gi)
@@ -70,7 +72,10 @@ def _assert_solution(got, want, conds, dtype):
     eps = np.finfo(dtype).eps
     got, want = np.asarray(got, float).reshape(want.shape), want
     for gi, wi, c in zip(
-        got.reshape(-1, got.shape[-1]), want.reshape(-1, want.shape[-1]), conds, strict=False
+        got.reshape(-1, got.shape[-1]),
+        want.reshape(-1, want.shape[-1]),
+        conds,
+        strict=False,
     ):
         tol = max(RTOL[dtype], 16 * c * eps)
         err = np.linalg.norm(gi - wi) / np.linalg.norm(wi)
