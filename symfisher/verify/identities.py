@@ -27,6 +27,7 @@ from symfisher.verify.montecarlo import mc_means
 from symfisher.verify.points import _named, _probe
 from symfisher.verify.report import Trace
 from symfisher.verify.result import Check
+from symfisher.verify.solve_checks import solve_checks
 from symfisher.verify.z_checks import _z_check
 
 
@@ -234,6 +235,8 @@ def _verify_point(
                     )
                 )
         traces.append(_trace(fam, "-E[H] = F", H, -F, np.outer(d, d)))
+    if F is not None:
+        checks += solve_checks(fam, K, theta, F)
     if "kl" in ok:
         kl_checks = _kl_checks(fam, K, theta, theta_q, F, est.get("llr"), N, key)
         checks += kl_checks

@@ -232,6 +232,21 @@ def _point_checks(
     v = np.random.default_rng(idx + 7).normal(size=theta.shape)
     fv = np.asarray(k.fvp(th, sub_states, jnp.asarray(v))).reshape(-1)
     out.append(_deterministic(name, "fvp = F v", pt, fv, Fk @ v.reshape(-1), DET_RTOL))
+    # natural_gradient solves (F + lambda I) x = v (the K-FAC F where it says so)
+    lam = 0.1
+    exact = getattr(k, "NATURAL_GRADIENT", "exact") == "exact"
+    Fa = Fk if exact else np.asarray(k.kfac_fisher(th, sub_states))
+    x = np.asarray(k.natural_gradient(th, sub_states, jnp.asarray(v), lam)).reshape(-1)
+    label = "(F + 0.1 I) natural_gradient(v) = v"
+    if not exact:
+        label = "(K-FAC F + 0.1 I) natural_gradient(v) = v"
+    out.append(
+        _deterministic(name, label, pt, Fa @ x + lam * x, v.reshape(-1), DET_RTOL)
+    )
+    L = np.asarray(k.fisher_sqrt(th, sub_states))
+    out.append(
+        _deterministic(name, "fisher_sqrt^T fisher_sqrt = F", pt, L.T @ L, Fk, DET_RTOL)
+    )
     if isinstance(pol.states, FiniteStates):
         sup, w = pol.support_states()
         Fw = np.asarray(k.fisher(th, jnp.asarray(sup), jnp.asarray(w)))
