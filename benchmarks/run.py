@@ -15,7 +15,14 @@ speed of the generated JAX kernels against naive autodiff routes,
 ``fisher_categorical_k16``, ``fisher_categorical_k128``,
 ``fvp_categorical_k16``, ``fvp_categorical_k128``, ``fvp_categorical_k1024``,
 ``fisher_gamma``, ``fisher_beta``, ``fisher_von_mises``; and the process cases
-``import_kernels_overhead`` and ``generate_catalog_cold``.
+``import_kernels_overhead`` and ``generate_catalog_cold``. The categorical cases
+also time the strongest autodiff route (``alt_*`` fields, target ratio >= 1).
+
+Roofline cases (``benchmarks/roofline.py``): a kernel against a fill that writes
+an output of the same shape from the same inputs, ratio = fill / kernel,
+``roofline_fisher_categorical_k16`` and ``roofline_fvp_categorical_k1024``
+(target 0.67, within 1.5x of the memory limit) and
+``roofline_fisher_diag_gaussian_d16`` (reported only).
 
 Verifier cases (``benchmarks/verify_bench.py``): ``verify_all_default`` (the
 whole catalog at default settings, target < 120 s with every check able to detect
@@ -220,11 +227,13 @@ def main(argv: list[str] | None = None) -> int:
     import natgrad_bench
     import natural_bench
     import policy_bench
+    import roofline
     import verify_bench
 
     known = (
         *DERIVE_CASES,
         *kernel_bench.CASES,
+        *roofline.CASES,
         *verify_bench.CASES,
         *natural_bench.CASES,
         *policy_bench.CASES,
@@ -247,6 +256,8 @@ def main(argv: list[str] | None = None) -> int:
 
     console = Console(width=180)
     where = kernel_bench.machine()
+    if not only or only & set(roofline.CASES):
+        records += roofline.run(only)
     if not only or only & set(verify_bench.CASES):
         records += verify_bench.run(only, where)
     if not only or only & set(natural_bench.CASES):
@@ -259,6 +270,7 @@ def main(argv: list[str] | None = None) -> int:
     natural = [r for r in records if r["case"] in natural_bench.CASES]
     policy = [r for r in records if r["case"] in policy_bench.CASES]
     natgrad = [r for r in records if r["case"] in natgrad_bench.CASES]
+    roof = [r for r in records if r["case"] in roofline.CASES]
     speed = [r for r in records if r["case"] in kernel_bench.SPEED_CASES]
     other = [
         r
@@ -268,6 +280,7 @@ def main(argv: list[str] | None = None) -> int:
         and r["case"] not in natural_bench.CASES
         and r["case"] not in policy_bench.CASES
         and r["case"] not in natgrad_bench.CASES
+        and r["case"] not in roofline.CASES
     ]
     if other:
         console.print(process_table(other, f"symfisher benchmarks ({where})"))
@@ -279,11 +292,20 @@ def main(argv: list[str] | None = None) -> int:
         console.print(speed_table(speed, title))
         for r in speed:
             if "alt_ratio" in r:
+                goal = (
+                    "information only"
+                    if r.get("alt_target") is None
+                    else f"target >= {r['alt_target']:g}x: "
+                    + _yes_no(r["alt_meets_target"])
+                )
                 console.print(
                     f"  {r['case']} ({r['dtype']}), other naive route "
                     f"({r['alt_naive_route']}): {r['alt_naive_s'] * 1e3:.3f} ms, "
-                    f"ratio {r['alt_ratio']:.2f}x (information only)"
+                    f"ratio {r['alt_ratio']:.2f}x ({goal})"
                 )
+    if roof:
+        title = f"roofline: fill / kernel, float32, jitted, median ({where})"
+        console.print(roofline.table(roof, title))
     if verifier:
         console.print(verify_bench.table(verifier, f"verifier ({where})"))
     if natural:

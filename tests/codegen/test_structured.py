@@ -158,3 +158,55 @@ def test_softmax_extreme_logits_stay_finite():
         assert np.all(np.isfinite(out)) or np.isneginf(out).all()
     np.testing.assert_allclose(k.log_prob(z, 1), -2e4, rtol=1e-15)
     assert k.log_prob(z, 7) == -np.inf  # outside 0..K-1
+
+
+def _softmax_fisher_mp(z: np.ndarray) -> np.ndarray:
+    """``diag(p) - p p^T`` at the exact binary values of ``z``, mpmath at 50 digits."""
+    import mpmath
+
+    with mpmath.workdps(50):
+        e = [mpmath.exp(mpmath.mpf(float(x))) for x in z]
+        s = mpmath.fsum(e)
+        p = [x / s for x in e]
+        n = len(p)
+        return np.array(
+            [
+                [float((p[i] if i == j else 0) - p[i] * p[j]) for j in range(n)]
+                for i in range(n)
+            ]
+        )
+
+
+SOFTMAX_NEAR_ONE = [
+    # p_0 = 1 - 2 e^-g - e^-(g+0.5): 1 - p_0 below float32's epsilon from g = 17 on
+    *([0.0, -g, -g - 0.5, -g] for g in (5.0, 17.0, 40.0, 80.0)),
+    [0.0, 0.0, -30.0],  # two top classes (p = 1/2 each)
+    [3.0, 3.0, 3.0, 3.0],  # all tied
+    [20.0, -1.0],  # K = 2
+]
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("z", SOFTMAX_NEAR_ONE, ids=str)
+def test_softmax_fisher_keeps_relative_accuracy_as_p_tends_to_1(z, dtype):
+    """Every entry of ``fisher`` (and ``fisher_diag``) to a few ulps of its own size.
+
+    ``F_00 = p_0 (1 - p_0)`` with ``1 - p_0`` below the dtype's epsilon is where
+    ``p (1 - p)`` from a rounded ``p`` returns 0; the kernels must not.
+    """
+    k = sf.kernels("categorical_softmax")
+    theta = np.asarray(z, dtype=dtype)
+    want = _softmax_fisher_mp(theta)
+    rtol = 16 * float(np.finfo(dtype).eps)
+    atol = float(np.finfo(dtype).tiny)  # products like p_1 p_2 = e^-160 underflow
+    got = np.asarray(k.fisher(theta))
+    assert got.dtype == np.dtype(dtype)
+    np.testing.assert_allclose(got, want, rtol=rtol, atol=atol)
+    np.testing.assert_allclose(
+        k.fisher_diag(theta), np.diagonal(want), rtol=rtol, atol=0
+    )
+    # and in a batch, under jit
+    batch = np.stack([theta, theta[::-1]])
+    got = np.asarray(jax.jit(k.fisher)(batch))
+    np.testing.assert_allclose(got[0], want, rtol=rtol, atol=atol)
+    np.testing.assert_allclose(got[1], want[::-1, ::-1], rtol=rtol, atol=atol)

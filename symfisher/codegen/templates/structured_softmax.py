@@ -82,11 +82,21 @@ def hessian_log_prob(theta, x):
 
 
 def fisher(theta):
-    r"""Fisher information :math:`\operatorname{diag}(p) - p p^\top`, shape ``(..., K, K)``."""
+    r"""Fisher information :math:`\operatorname{diag}(p) - p p^\top`, shape ``(..., K, K)``.
+
+    :math:`F_{ij} = p_i (\delta_{ij} (1 - p_j) - (1 - \delta_{ij}) p_j)`, one softmax
+    and one select per entry. Where :math:`p_k > 1/2` (then k is the only such
+    class), :math:`1 - p_k` is :math:`\sum_{j \ne k} p_j`, a sum without
+    cancellation, so :math:`F_{kk}` keeps its relative accuracy as :math:`p_k \to 1`.
+    """
     theta = _theta(theta)
     p = jax.nn.softmax(theta, axis=-1)
-    eye = jnp.eye(theta.shape[-1], dtype=theta.dtype)
-    return eye * fisher_diag(theta)[..., None, :] - (1.0 - eye) * p[..., :, None] * p[..., None, :]
+    big = p > 0.5
+    rest = jnp.sum(jnp.where(big, 0.0, p), axis=-1, keepdims=True)
+    q = jnp.where(big, rest, 1.0 - p)  # 1 - p
+    K = theta.shape[-1]
+    on_diagonal = jnp.arange(K)[:, None] == jnp.arange(K)
+    return p[..., :, None] * jnp.where(on_diagonal, q[..., None, :], -p[..., None, :])
 
 
 def fisher_diag(theta):
