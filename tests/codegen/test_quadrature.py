@@ -397,3 +397,21 @@ def test_skew_normal_score_stays_finite_where_erfc_underflows(tmp_path):
         np.testing.assert_allclose(got, want, rtol=1e-9)
         auto = jax.grad(lambda t, xv=xv: k.log_prob(t, xv))(jnp.array(th))
         np.testing.assert_allclose(auto, want, rtol=1e-9)
+
+
+@pytest.mark.parametrize("name", list(USER))
+def test_natural_gradient_and_fisher_sqrt_of_the_quadrature_fisher(user, name):
+    """Both come from the quadrature ``fisher``: (F + lam I) x = g and R^T R = F."""
+    d, k = user[name]
+    assert k.PROVENANCE["natural_gradient"] == k.PROVENANCE["fisher"]
+    for p in _points(k, d.family):
+        theta = jnp.array(p)
+        F = np.asarray(k.fisher(theta))
+        g = np.linspace(-1.0, 1.0, len(p))
+        for lam in (0.0, 0.1):
+            x = np.asarray(k.natural_gradient(theta, jnp.asarray(g), lam))
+            cond = np.linalg.cond(F + lam * np.eye(len(p)))
+            err = np.linalg.norm(F @ x + lam * x - g) / np.linalg.norm(g)
+            assert err <= 1e-12 * cond, (p, lam, err)
+        R = np.asarray(k.fisher_sqrt(theta))
+        assert _rel(R.T @ R, F) <= 1e-12, p
