@@ -347,3 +347,16 @@ def test_errors_name_the_parameter():
         K.apply_inverse([params["W"]])
     with pytest.raises(TypeError, match=r"params\['n'\] must be a floating array"):
         natural.kfac(shared, {**params, "n": jnp.ones(2, int)}, states, "diag_gaussian")
+
+
+def test_many_logits_use_the_fvp_route():
+    """P > 64: F_n U_n through the kernels' fvp instead of the dense Fisher."""
+    assert kfac_module._DENSE_P < 70
+    rng = np.random.default_rng(15)
+    layers = init([D_IN, 6, 70], rng)
+    states = jnp.asarray(rng.standard_normal((N, D_IN)))
+    K = natural.kfac(mlp, layers, states, "categorical_softmax")
+    want = brute_force(layers, states, sf.kernels("categorical_softmax"), lambda o: o)
+    for (A, G), (A0, G0) in zip(K.factors, want, strict=True):
+        assert_close(A, A0, what="A")
+        assert_close(G, G0, what="G")
