@@ -34,6 +34,12 @@ Natural-gradient cases (``benchmarks/natural_bench.py``): ``fvp_mlp_gaussian``,
 ``symfisher.natural.policy_fvp`` (J^T F_out J v) against TRPO's double backprop
 and forward-over-reverse FVPs of MLP policies on 2048 states.
 
+K-FAC cases (``benchmarks/kfac_bench.py``): ``kfac_natgrad_mlp_gaussian``,
+``kfac_natgrad_mlp_categorical`` (one ``symfisher.natural.kfac`` natural-gradient
+application against 10 CG iterations on TRPO's FVP, with each side's cosine with
+the exact solution), ``pcg_mlp_gaussian``, ``pcg_mlp_categorical`` (K-FAC
+preconditioned CG against plain CG to a relative residual of 1e-3).
+
 Policy-kernel case (``benchmarks/policy_bench.py``): ``fvp_linear_softmax_1024x18``,
 the linear_softmax ``fvp`` (K = 18, d = 1024, B = 256) against double backprop
 of the mean KL.
@@ -224,6 +230,7 @@ def main(argv: list[str] | None = None) -> int:
     """Run the benchmarks, print the tables, write JSON."""
     sys.path.insert(0, str(Path(__file__).resolve().parent))
     import kernels as kernel_bench
+    import kfac_bench
     import natgrad_bench
     import natural_bench
     import policy_bench
@@ -236,6 +243,7 @@ def main(argv: list[str] | None = None) -> int:
         *roofline.CASES,
         *verify_bench.CASES,
         *natural_bench.CASES,
+        *kfac_bench.CASES,
         *policy_bench.CASES,
         *natgrad_bench.CASES,
     )
@@ -262,6 +270,8 @@ def main(argv: list[str] | None = None) -> int:
         records += verify_bench.run(only, where)
     if not only or only & set(natural_bench.CASES):
         records += natural_bench.run(only, where)
+    if not only or only & set(kfac_bench.CASES):
+        records += kfac_bench.run(only, where)
     if not only or only & set(policy_bench.CASES):
         records += policy_bench.run(only, where)
     if not only or only & set(natgrad_bench.CASES):
@@ -271,6 +281,7 @@ def main(argv: list[str] | None = None) -> int:
     policy = [r for r in records if r["case"] in policy_bench.CASES]
     natgrad = [r for r in records if r["case"] in natgrad_bench.CASES]
     roof = [r for r in records if r["case"] in roofline.CASES]
+    kfac = [r for r in records if r["case"] in kfac_bench.CASES]
     speed = [r for r in records if r["case"] in kernel_bench.SPEED_CASES]
     other = [
         r
@@ -281,6 +292,7 @@ def main(argv: list[str] | None = None) -> int:
         and r["case"] not in policy_bench.CASES
         and r["case"] not in natgrad_bench.CASES
         and r["case"] not in roofline.CASES
+        and r["case"] not in kfac_bench.CASES
     ]
     if other:
         console.print(process_table(other, f"symfisher benchmarks ({where})"))
@@ -311,6 +323,9 @@ def main(argv: list[str] | None = None) -> int:
     if natural:
         title = f"natural gradient: naive FVP / policy_fvp, float32, jitted, median ({where})"
         console.print(natural_bench.table(natural, title))
+    if kfac:
+        title = f"K-FAC: CG on TRPO's FVP / K-FAC, float32, jitted, median ({where})"
+        console.print(kfac_bench.table(kfac, title))
     if policy:
         title = f"policy kernels: double backprop / kernel fvp, float32, jitted, median ({where})"
         console.print(policy_bench.table(policy, title))

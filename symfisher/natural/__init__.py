@@ -9,8 +9,10 @@ r"""Natural-gradient toolkit: Fisher-vector products, damped CG, NPG steps, opta
 Modules: :mod:`~symfisher.natural.fvp` (closed-form and double-backprop FVPs of
 a family), :mod:`~symfisher.natural.network` (FVP of a network as
 :math:`J^\top F_{\mathrm{out}} J v`), :mod:`~symfisher.natural.cg` (conjugate
-gradient), :mod:`~symfisher.natural.npg` (step size for a KL budget, line
-search), :mod:`~symfisher.natural.optax` (a preconditioning
+gradient, optionally preconditioned), :mod:`~symfisher.natural.kfac` (K-FAC of a
+dense policy network with any family as its head; the damped inverse is the
+ACKTR natural gradient), :mod:`~symfisher.natural.npg` (step size for a KL
+budget, line search), :mod:`~symfisher.natural.optax` (a preconditioning
 ``GradientTransformation``), :mod:`~symfisher.natural.fisher_approx` (diagonal, K-FAC
 and empirical Fisher against the exact one).
 """
@@ -29,13 +31,16 @@ from symfisher.natural.fvp import (
     fvp_double_backprop,
     fvp_forward_over_reverse,
 )
+from symfisher.natural.kfac import KFAC, DenseLayer, kfac
 from symfisher.natural.network import policy_fvp, policy_kl
 from symfisher.natural.npg import LineSearchResult, NPGStep, line_search, npg_step
 from symfisher.natural.optax import ScaleByFisherState, scale_by_fisher
 
 __all__ = [
+    "KFAC",
     "ApproxError",
     "CGResult",
+    "DenseLayer",
     "LineSearchResult",
     "NPGStep",
     "ScaleByFisherState",
@@ -48,6 +53,7 @@ __all__ = [
     "fvp",
     "fvp_double_backprop",
     "fvp_forward_over_reverse",
+    "kfac",
     "line_search",
     "npg_step",
     "policy_fvp",

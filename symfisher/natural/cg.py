@@ -35,9 +35,10 @@ import jax
 import jax.numpy as jnp
 from jax.flatten_util import ravel_pytree
 
-from symfisher.natural._tree import PyTree, nonnegative
+from symfisher.natural._tree import PyTree, check_like, nonnegative
 
 FVP = Callable[[PyTree], PyTree]
+Preconditioner = Callable[[PyTree], PyTree]
 
 
 class CGResult(NamedTuple):
@@ -72,17 +73,23 @@ def conjugate_gradient(
     iters: int = 10,
     *,
     tol: float = 0.0,
+    preconditioner: Preconditioner | None = None,
 ) -> CGResult:
-    r"""Solve :math:`(F + \lambda I)\,x = g` by conjugate gradient from :math:`x_0 = 0`.
+    r"""Solve :math:`(F + \lambda I)\,x = g` by (preconditioned) CG from :math:`x_0 = 0`.
 
     .. math::
-       \alpha_k = \frac{r_k^\top r_k}{p_k^\top A p_k}, \quad
+       z_k = M^{-1} r_k, \quad
+       \alpha_k = \frac{r_k^\top z_k}{p_k^\top A p_k}, \quad
        x_{k+1} = x_k + \alpha_k p_k, \quad r_{k+1} = r_k - \alpha_k A p_k, \quad
-       p_{k+1} = r_{k+1} + \frac{r_{k+1}^\top r_{k+1}}{r_k^\top r_k}\, p_k,
+       p_{k+1} = z_{k+1} + \frac{r_{k+1}^\top z_{k+1}}{r_k^\top z_k}\, p_k,
 
-    with :math:`A = F + \lambda I`; a fixed number of iterations with the safe
-    stopping rule of this module's docstring, so it never returns NaN from an
-    underflowed residual or curvature. Works under ``jit`` and on pytrees.
+    with :math:`A = F + \lambda I`, :math:`p_0 = z_0` and :math:`M^{-1} = I`
+    without a preconditioner (plain CG); a fixed number of iterations with the
+    safe stopping rule of this module's docstring (on :math:`\|r_k\|`), so it
+    never returns NaN from an underflowed residual or curvature. With a
+    preconditioner it also stops, keeping the last step, once
+    :math:`r^\top M^{-1} r \le 0` or is not finite (:math:`M^{-1}` not positive
+    definite on :math:`r`, or :math:`r = 0`). Works under ``jit`` and on pytrees.
 
     Args:
       fvp: :math:`v \mapsto F v` (same structure in and out as ``g``).
@@ -93,17 +100,27 @@ def conjugate_gradient(
       iters: number of iterations (static, >= 1).
       tol: stop once :math:`\|r\| \le \mathrm{tol}\,\|g\|` (0: run to the
         round-off floor).
+      preconditioner: :math:`r \mapsto M^{-1} r` for a symmetric positive
+        definite :math:`M \approx F + \lambda I` (same structure in and out as
+        ``g``), e.g. ``kfac(...).apply_inverse``; ``None``: plain CG.
 
     Returns:
       :class:`CGResult` with the solution and the residual history.
 
     Raises:
-      ValueError: for negative ``damping`` or ``tol``, or ``iters < 1``.
+      ValueError: for negative ``damping`` or ``tol``, ``iters < 1``, or a
+        ``preconditioner`` returning another structure than ``g``.
+      TypeError: for a ``preconditioner`` that is not callable.
     """
     nonnegative("damping", damping)
     nonnegative("tol", tol)
     if not isinstance(iters, int) or isinstance(iters, bool) or iters < 1:
         raise ValueError(f"iters must be an integer >= 1; got {iters!r}")
+    if preconditioner is not None and not callable(preconditioner):
+        raise TypeError(
+            "preconditioner must be a function r -> M^-1 r (same structure as g) "
+            f"or None; got {type(preconditioner).__name__}"
+        )
     dt = _dtype(g)
     eps = jnp.finfo(dt).eps
     damping = jnp.asarray(damping, dt)
@@ -120,15 +137,25 @@ def conjugate_gradient(
             )
         return Fv.astype(dt) + damping * v
 
+    def M(r):
+        if preconditioner is None:
+            return r
+        z = preconditioner(unravel(r))
+        check_like("preconditioner(r)", z, g, "g")
+        return ravel_pytree(z)[0].astype(dt)
+
     def dot(a, c):
         return jnp.vdot(a, c).real.astype(dt)
 
     rs0 = dot(b, b)
     g_norm = jnp.sqrt(rs0)
     tol2 = jnp.asarray(tol, dt) ** 2 * rs0
+    z0 = M(b)
+    rz0 = rs0 if preconditioner is None else dot(b, z0)
 
     def step(carry, _):
-        x, r, p, rs, lam, done, k = carry
+        # rz = r^T M^-1 r (= rs = r^T r without a preconditioner)
+        x, r, p, rz, rs, lam, done, k = carry
         Ap = A(p)
         pAp, pp = dot(p, Ap), dot(p, p)
         lam_new = jnp.maximum(lam, jnp.where(pp > 0, pAp / jnp.where(pp > 0, pp, 1), 0))
@@ -141,29 +168,41 @@ def conjugate_gradient(
             & jnp.isfinite(pAp)
             & jnp.isfinite(rs)
         )
-        alpha = jnp.where(ok, rs / jnp.where(ok, pAp, 1), 0)
+        if preconditioner is not None:
+            ok = ok & (rz > 0) & jnp.isfinite(rz)
+        alpha = jnp.where(ok, rz / jnp.where(ok, pAp, 1), 0)
         x_new = x + alpha * p
         r_new = r - alpha * Ap
         rs_new = dot(r_new, r_new)
         ok = ok & jnp.isfinite(rs_new)
-        beta = jnp.where(ok, rs_new / jnp.where(ok, rs, 1), 0)
-        p_new = r_new + beta * p
+        if preconditioner is None:
+            z_new, rz_new, done_new = r_new, rs_new, ~ok
+        else:
+            z_new = M(r_new)
+            rz_new = dot(r_new, z_new)
+            ok = ok & jnp.isfinite(rz_new)
+            # a step taken, but no next direction: keep it and stop
+            done_new = ~ok | ~(rz_new > 0)
+        beta = jnp.where(ok, rz_new / jnp.where(ok, rz, 1), 0)
+        p_new = z_new + beta * p
         carry = (
             jnp.where(ok, x_new, x),
             jnp.where(ok, r_new, r),
             jnp.where(ok, p_new, p),
+            jnp.where(ok, rz_new, rz),
             jnp.where(ok, rs_new, rs),
             jnp.where(ok, lam_new, lam),
-            ~ok,
+            done_new,
             k + ok.astype(jnp.int32),
         )
-        return carry, jnp.sqrt(carry[3])
+        return carry, jnp.sqrt(carry[4])
 
     zero = jnp.zeros((), dt)
     init = (
         jnp.zeros_like(b),
         b,
-        b,
+        z0,
+        rz0,
         rs0,
         zero,
         jnp.zeros((), bool),

@@ -116,3 +116,102 @@ def test_bad_arguments():
         natural.conjugate_gradient(f, jnp.ones(2), tol=-1.0)
     with pytest.raises(TypeError, match="floating"):
         natural.conjugate_gradient(f, jnp.ones(2, int))
+
+
+# --------------------------------------------------------------------------
+# preconditioned CG
+
+
+def spd(n, rng, spread=1e4):
+    """A random SPD matrix with eigenvalues from 1/spread to 1 and a spread-out diagonal."""
+    Q, _ = np.linalg.qr(rng.standard_normal((n, n)))
+    M = Q @ np.diag(np.geomspace(1 / spread, 1, n)) @ Q.T
+    d = np.geomspace(1e-3, 1.0, n)
+    return np.sqrt(d)[:, None] * (np.eye(n) + 0.05 * M) * np.sqrt(d)[None, :]
+
+
+def test_pcg_with_the_exact_inverse_takes_one_iteration():
+    rng = np.random.default_rng(1)
+    A = spd(12, rng)
+    b = rng.standard_normal(12)
+    Ainv = np.linalg.inv(A)
+    res = natural.conjugate_gradient(
+        lambda v: jnp.asarray(A) @ v,
+        jnp.asarray(b),
+        iters=10,
+        preconditioner=lambda r: jnp.asarray(Ainv) @ r,
+    )
+    assert int(res.iterations) == 1
+    x_star = np.linalg.solve(A, b)
+    np.testing.assert_allclose(res.x, x_star, rtol=0, atol=1e-10 * np.abs(x_star).max())
+
+
+def test_jacobi_preconditioner_needs_fewer_iterations():
+    rng = np.random.default_rng(2)
+    A = spd(40, rng)
+    b = jnp.asarray(rng.standard_normal(40))
+    d = jnp.asarray(np.diag(A))
+    fvp = lambda v: jnp.asarray(A) @ v  # noqa: E731
+    plain = natural.conjugate_gradient(fvp, b, iters=200, tol=1e-8)
+    pcg = natural.conjugate_gradient(
+        fvp, b, iters=200, tol=1e-8, preconditioner=lambda r: r / d
+    )
+    x_star = np.linalg.solve(A, np.asarray(b))
+    for res in (plain, pcg):
+        assert float(res.residuals[-1]) <= 1e-8 * float(res.residuals[0])
+        np.testing.assert_allclose(res.x, x_star, rtol=1e-6 * np.abs(x_star).max())
+    print(f"iterations: plain {int(plain.iterations)}, Jacobi {int(pcg.iterations)}")
+    assert int(pcg.iterations) < int(plain.iterations)
+
+
+def test_identity_preconditioner_is_plain_cg():
+    rng = np.random.default_rng(3)
+    A = jnp.asarray(spd(10, rng))
+    b = jnp.asarray(rng.standard_normal(10))
+    plain = natural.conjugate_gradient(lambda v: A @ v, b, 0.01, 6)
+    ident = natural.conjugate_gradient(
+        lambda v: A @ v, b, 0.01, 6, preconditioner=lambda r: r
+    )
+    np.testing.assert_allclose(ident.x, plain.x, rtol=1e-13)
+    np.testing.assert_allclose(ident.residuals, plain.residuals, rtol=1e-13)
+    assert int(ident.iterations) == int(plain.iterations)
+
+
+@pytest.mark.parametrize("K", [2, 3, 5])
+def test_pcg_singular_softmax_fisher_float32(K):
+    """M^-1 = diag(1/p) on F = diag(p) - p p^T, no damping: finite, F x = b."""
+    rng = np.random.default_rng(100 + K)
+    solve = jax.jit(
+        lambda z, b: natural.conjugate_gradient(
+            lambda v: K_SOFTMAX.fvp(z, v),
+            b,
+            0.0,
+            20,
+            preconditioner=lambda r: r / jax.nn.softmax(z),
+        )
+    )
+    for _ in range(100):
+        z = rng.standard_normal(K)
+        F = softmax_fisher64(z)
+        b = F @ rng.standard_normal(K)
+        _, kappa = min_norm_solution(F, b)
+        res = solve(jnp.asarray(z, jnp.float32), jnp.asarray(b, jnp.float32))
+        x = np.asarray(res.x, np.float64)
+        assert np.isfinite(x).all() and np.isfinite(np.asarray(res.residuals)).all()
+        rel = np.linalg.norm(F @ x - b) / np.linalg.norm(b)
+        assert rel <= 8 * K * kappa * EPS32, (z, b, x, rel, kappa)
+
+
+def test_bad_preconditioner():
+    f = lambda v: v  # noqa: E731
+    tree = {"a": jnp.ones(2), "b": jnp.ones(3)}
+    with pytest.raises(
+        ValueError, match=r"preconditioner\(r\) must have the same tree"
+    ):
+        natural.conjugate_gradient(f, tree, preconditioner=lambda r: [r["a"], r["b"]])
+    with pytest.raises(ValueError, match=r"preconditioner\(r\): leaf 1 has shape"):
+        natural.conjugate_gradient(
+            f, tree, preconditioner=lambda r: {"a": r["a"], "b": r["b"][:2]}
+        )
+    with pytest.raises(TypeError, match="preconditioner must be a function"):
+        natural.conjugate_gradient(f, tree, preconditioner=jnp.ones(5))
