@@ -725,7 +725,8 @@ def test_markdown_and_table(correct):
     assert md.startswith("# symfisher verification report")
     assert "Result: **PASSED**" in md
     assert "| family | verdict | checks | failed | not applicable |" in md
-    assert "| normal | pass | 39 | 0 | 0 |" in md
+    # 13 checks at each of 3 points, +2 there for natural_gradient and fisher_sqrt
+    assert "| normal | pass | 45 | 0 | 0 |" in md
     # laplace: -E[H] = F is not applicable at its 3 points (the Dirac mass); its
     # closed-form KL is checked like any other
     assert re.search(r"\| laplace \| pass \| \d+ \| 0 \| 3 \|", md)
