@@ -94,34 +94,36 @@ def _cmd_derive(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.progress import Progress
 
-    from symfisher.derive.derivation import derive
-    from symfisher.families.catalog import families, family
+    from symfisher.families.catalog import families
+    from symfisher.pool import Subject, check_jobs, derive_many
     from symfisher.publish import derivation_report as report
 
     console = _console()
     if args.all == bool(args.names):
         raise SymfisherError("give family names or --all (not both, not neither)")
-    from symfisher.derive.policy_derivation import derive_policy
-    from symfisher.families.policies import policies, policy
+    from symfisher.families.policies import policies
 
+    jobs = check_jobs(args.jobs)
     pols = policies()
     _check_names(args.names)
     names = families() if args.all else [n for n in args.names if n not in pols]
     pol_names = pols if args.all else [n for n in args.names if n in pols]
-    sizes = _sizes(args.size)
-    fams = [family(n, **sizes) if sizes else family(n) for n in names]
-    out, pout = [], []
+    sizes = tuple(_sizes(args.size).items())
+    subjects = [Subject(n, False, sizes) for n in names] + [
+        Subject(n, True, () if args.all else sizes) for n in pol_names
+    ]
     with Progress(console=Console(stderr=True), transient=True) as progress:
-        task = progress.add_task("deriving", total=len(fams) + len(pol_names))
-        for f in fams:
-            progress.update(task, description=f"deriving {f.name}")
-            out.append(derive(f, use_cache=not args.no_cache))
+        what = f"deriving ({jobs} jobs)" if jobs > 1 else "deriving"
+        task = progress.add_task(what, total=len(subjects))
+
+        def done(name: str) -> None:
+            progress.update(task, description=f"{what}: {name} done")
             progress.advance(task)
-        for n in pol_names:
-            progress.update(task, description=f"deriving {n}")
-            p = policy(n, **sizes) if sizes and not args.all else policy(n)
-            pout.append(derive_policy(p, use_cache=not args.no_cache))
-            progress.advance(task)
+
+        results = derive_many(
+            subjects, jobs=jobs, use_cache=not args.no_cache, on_done=done
+        )
+    out, pout = results[: len(names)], results[len(names) :]
     if args.json:
         print(report.to_json(out, pout))
     elif args.latex:
@@ -424,6 +426,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="size keyword of size-generic families, e.g. K=5",
     )
     d.add_argument("--no-cache", action="store_true", help="ignore the on-disk cache")
+    d.add_argument(
+        "--jobs",
+        type=int,
+        default=None,
+        metavar="N",
+        help="worker processes (default: the cores this process may use); "
+        "results do not depend on N",
+    )
     d.set_defaults(fn=_cmd_derive)
     g = sub.add_parser("generate", help="write the JAX kernel modules (generated/)")
     g.add_argument(
