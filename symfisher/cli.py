@@ -329,7 +329,13 @@ def _verify_all(
             alpha=args.alpha,
             cramer_rao=not args.no_cramer_rao,
             progress=True,
+            processes=args.processes,
+            coordinator=args.coordinator,
+            process_id=args.process_id,
+            jax_cache=False if args.no_jax_cache else None,
         )
+    if args.process_id:  # policies are process 0's (it prints the report)
+        return report
     for name in pol_names:
         r = verify_policy(
             name,
@@ -364,10 +370,21 @@ def _cmd_verify(args: argparse.Namespace) -> int:
             n: (catalog_dir() / f"{n}.py").read_text(encoding="utf-8")
             for n in names + pol_names
         }
+    if args.process_id and (args.json or args.markdown or args.plots or args.record):
+        raise SymfisherError(
+            "--json, --markdown, --plots and --record are process 0's; "
+            f"this is process {args.process_id}"
+        )
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         report = _verify_all(args, names, pol_names)
     console = _console()
+    if args.process_id:
+        console.print(
+            f"process {args.process_id} of {args.processes}: done; process 0 "
+            f"prints the report ({'PASSED' if report.passed else 'FAILED'} so far)"
+        )
+        return 0 if report.passed else 1
     console.print(report.table(width=console.width))
     for w in caught:
         print(f"warning: {w.message}", file=sys.stderr)
@@ -504,6 +521,33 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="store each family's verdict in generated/VERIFIED.json "
         "(read by `symfisher generate` for CATALOG.md)",
+    )
+    v.add_argument(
+        "--processes",
+        type=int,
+        default=None,
+        metavar="N",
+        help="spread the families over N processes (jax.distributed); the same "
+        "verdicts as one process. Alone: N local processes",
+    )
+    v.add_argument(
+        "--coordinator",
+        metavar="HOST:PORT",
+        help="with --processes and --process-id: process 0's address, to run "
+        "one process per host (README: verification on several hosts)",
+    )
+    v.add_argument(
+        "--process-id",
+        type=int,
+        default=None,
+        metavar="I",
+        help="this process's index in [0, N) (process 0 prints the report)",
+    )
+    v.add_argument(
+        "--no-jax-cache",
+        action="store_true",
+        help="do not keep compiled programs in the cache folder's jax/ "
+        "(also SYMFISHER_JAX_CACHE=0)",
     )
     v.set_defaults(fn=_cmd_verify)
     return p
