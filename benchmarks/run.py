@@ -19,10 +19,11 @@ speed of the generated JAX kernels against naive autodiff routes,
 ``fisher_gamma``, ``fisher_beta``, ``fisher_von_mises``; and the process cases
 ``import_kernels_overhead`` and ``generate_catalog_cold``.
 
-Verifier cases (``benchmarks/verify_bench.py``): ``verify_all_default`` (the
-whole catalog at default settings, target < 120 s with every check able to detect
-a 2% error) and ``verify_throughput`` (samples x checks per second and peak
-memory, per family).
+Verifier cases (``benchmarks/verify_bench.py``): ``verify_all_default`` (what
+``symfisher verify --all`` verifies, at default settings, cold and again warm on
+one cache folder: targets < 60 s and < 30 s with every check able to detect a 2%
+error) and ``verify_throughput`` (samples x checks per second and peak memory,
+per family).
 
 Natural-gradient cases (``benchmarks/natural_bench.py``): ``fvp_mlp_gaussian``,
 ``cg10_mlp_gaussian``, ``fvp_mlp_gaussian_vs_fwdrev``, ``fvp_mlp_categorical``:

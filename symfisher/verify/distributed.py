@@ -18,7 +18,7 @@ gets process 0's report; a process that fails stops the others, and a time
 limit (``HANG_SECONDS``) guards against a hang (it never decides a result).
 Across hosts, start ``symfisher verify ... --processes N --coordinator
 HOST:PORT --process-id I`` on each host (README, "Verification on several
-hosts").
+processes or hosts").
 """
 
 from __future__ import annotations
