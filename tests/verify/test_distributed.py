@@ -78,3 +78,11 @@ def test_cli_rejects_a_bad_process_count(capsys):
     rc = cli.main(["verify", "poisson", "--processes", "0"])
     assert rc == 2
     assert "processes must be a positive integer, got 0" in capsys.readouterr().err
+
+
+def test_cli_reports_are_process_0s(capsys, tmp_path):
+    argv = ["verify", "poisson", "--processes", "2", "--coordinator", "h:1"]
+    rc = cli.main([*argv, "--process-id", "1", "--json", str(tmp_path / "r.json")])
+    assert rc == 2 and "process 0's" in capsys.readouterr().err
+    rc = cli.main(argv)  # a coordinator without an index
+    assert rc == 2 and "coordinator and process_id" in capsys.readouterr().err
