@@ -33,6 +33,7 @@ _EXPORTS: dict[str, str] = {
     "verify_policy": "symfisher.verify.policy_checks",
     "derive": "symfisher.derive.derivation",
     "Derivation": "symfisher.derive.derivation",
+    "derive_many": "symfisher.pool",
     "NumericFisher": "symfisher.derive.derivation",
     "parse_expr": "symfisher.parse",
     "kernels": "symfisher.kernels",

@@ -185,15 +185,31 @@ def cached(
       build: a result from a stored payload.
       fields: the attributes stored.
     """
+    result = lookup(subject, memory, seconds, build)
+    if result is None:
+        result = compute()
+        store(subject, {f: getattr(result, f) for f in fields})
+        memory[key(subject)] = result
+    return result
+
+
+def lookup(
+    subject: Family,
+    memory: MutableMapping[str, R],
+    seconds: float,
+    build: Callable[[dict[str, Any]], R],
+) -> R | None:
+    """The result :func:`cached` would serve without computing, or ``None``.
+
+    A served result is memoised and its steps replayed to open traces.
+    """
     k = key(subject)
     result = memory.get(k)
     if result is None or not serves(result, seconds):
         payload = load(subject)
         result = None if payload is None else build(payload)
-    if result is not None and serves(result, seconds):
-        outcomes.replay(result.steps, result.by_clock)
-    else:
-        result = compute()
-        store(subject, {f: getattr(result, f) for f in fields})
+    if result is None or not serves(result, seconds):
+        return None
+    outcomes.replay(result.steps, result.by_clock)
     memory[k] = result
     return result

@@ -94,34 +94,36 @@ def _cmd_derive(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.progress import Progress
 
-    from symfisher.derive.derivation import derive
-    from symfisher.families.catalog import families, family
+    from symfisher.families.catalog import families
+    from symfisher.pool import Subject, check_jobs, derive_many
     from symfisher.publish import derivation_report as report
 
     console = _console()
     if args.all == bool(args.names):
         raise SymfisherError("give family names or --all (not both, not neither)")
-    from symfisher.derive.policy_derivation import derive_policy
-    from symfisher.families.policies import policies, policy
+    from symfisher.families.policies import policies
 
+    jobs = check_jobs(args.jobs)
     pols = policies()
     _check_names(args.names)
     names = families() if args.all else [n for n in args.names if n not in pols]
     pol_names = pols if args.all else [n for n in args.names if n in pols]
-    sizes = _sizes(args.size)
-    fams = [family(n, **sizes) if sizes else family(n) for n in names]
-    out, pout = [], []
+    sizes = tuple(_sizes(args.size).items())
+    subjects = [Subject(n, False, sizes) for n in names] + [
+        Subject(n, True, () if args.all else sizes) for n in pol_names
+    ]
     with Progress(console=Console(stderr=True), transient=True) as progress:
-        task = progress.add_task("deriving", total=len(fams) + len(pol_names))
-        for f in fams:
-            progress.update(task, description=f"deriving {f.name}")
-            out.append(derive(f, use_cache=not args.no_cache))
+        what = f"deriving ({jobs} jobs)" if jobs > 1 else "deriving"
+        task = progress.add_task(what, total=len(subjects))
+
+        def done(name: str) -> None:
+            progress.update(task, description=f"{what}: {name} done")
             progress.advance(task)
-        for n in pol_names:
-            progress.update(task, description=f"deriving {n}")
-            p = policy(n, **sizes) if sizes and not args.all else policy(n)
-            pout.append(derive_policy(p, use_cache=not args.no_cache))
-            progress.advance(task)
+
+        results = derive_many(
+            subjects, jobs=jobs, use_cache=not args.no_cache, on_done=done
+        )
+    out, pout = results[: len(names)], results[len(names) :]
     if args.json:
         print(report.to_json(out, pout))
     elif args.latex:
@@ -327,7 +329,13 @@ def _verify_all(
             alpha=args.alpha,
             cramer_rao=not args.no_cramer_rao,
             progress=True,
+            processes=args.processes,
+            coordinator=args.coordinator,
+            process_id=args.process_id,
+            jax_cache=False if args.no_jax_cache else None,
         )
+    if args.process_id:  # policies are process 0's (it prints the report)
+        return report
     for name in pol_names:
         r = verify_policy(
             name,
@@ -362,10 +370,21 @@ def _cmd_verify(args: argparse.Namespace) -> int:
             n: (catalog_dir() / f"{n}.py").read_text(encoding="utf-8")
             for n in names + pol_names
         }
+    if args.process_id and (args.json or args.markdown or args.plots or args.record):
+        raise SymfisherError(
+            "--json, --markdown, --plots and --record are process 0's; "
+            f"this is process {args.process_id}"
+        )
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         report = _verify_all(args, names, pol_names)
     console = _console()
+    if args.process_id:
+        console.print(
+            f"process {args.process_id} of {args.processes}: done; process 0 "
+            f"prints the report ({'PASSED' if report.passed else 'FAILED'} so far)"
+        )
+        return 0 if report.passed else 1
     console.print(report.table(width=console.width))
     for w in caught:
         print(f"warning: {w.message}", file=sys.stderr)
@@ -424,6 +443,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="size keyword of size-generic families, e.g. K=5",
     )
     d.add_argument("--no-cache", action="store_true", help="ignore the on-disk cache")
+    d.add_argument(
+        "--jobs",
+        type=int,
+        default=None,
+        metavar="N",
+        help="worker processes (default: the cores this process may use); "
+        "results do not depend on N",
+    )
     d.set_defaults(fn=_cmd_derive)
     g = sub.add_parser("generate", help="write the JAX kernel modules (generated/)")
     g.add_argument(
@@ -494,6 +521,33 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="store each family's verdict in generated/VERIFIED.json "
         "(read by `symfisher generate` for CATALOG.md)",
+    )
+    v.add_argument(
+        "--processes",
+        type=int,
+        default=None,
+        metavar="N",
+        help="spread the families over N processes (jax.distributed); the same "
+        "verdicts as one process. Alone: N local processes",
+    )
+    v.add_argument(
+        "--coordinator",
+        metavar="HOST:PORT",
+        help="with --processes and --process-id: process 0's address, to run "
+        "one process per host (README: verification on several hosts)",
+    )
+    v.add_argument(
+        "--process-id",
+        type=int,
+        default=None,
+        metavar="I",
+        help="this process's index in [0, N) (process 0 prints the report)",
+    )
+    v.add_argument(
+        "--no-jax-cache",
+        action="store_true",
+        help="do not keep compiled programs in the cache folder's jax/ "
+        "(also SYMFISHER_JAX_CACHE=0)",
     )
     v.set_defaults(fn=_cmd_verify)
     return p

@@ -31,7 +31,7 @@ LAYERS = [
         ),
     ),
     ("families", ("symfisher.families",)),
-    ("derive", ("symfisher.cache", "symfisher.derive")),
+    ("derive", ("symfisher.cache", "symfisher.derive", "symfisher.pool")),
     ("codegen", ("symfisher.codegen",)),
     ("verify", ("symfisher.verify",)),
     ("publish", ("symfisher.publish",)),

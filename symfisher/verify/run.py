@@ -94,6 +94,10 @@ def verify(
     cramer_rao_replicates: int = 400,
     devices: Sequence[Any] | None = None,
     progress: bool | None = None,
+    processes: int | None = None,
+    coordinator: str | None = None,
+    process_id: int | None = None,
+    jax_cache: bool | None = None,
 ) -> Report:
     r"""Verify one family's kernels; see the module docstring for the checks.
 
@@ -118,6 +122,15 @@ def verify(
       cramer_rao_replicates: simulated data sets per sample size.
       devices: devices to shard Monte Carlo chunks over (default: all).
       progress: show a progress bar on stderr (default: when stderr is a terminal).
+      processes: spread the families over this many processes with JAX's
+        multi-process runtime (:mod:`symfisher.verify.distributed`); without
+        ``process_id`` they are started on this machine.
+      coordinator: ``HOST:PORT`` of process 0, when each process is started by
+        hand (on several hosts), each with its own ``process_id``.
+      process_id: this process's index, ``0 <= process_id < processes``.
+      jax_cache: keep JAX's compiled programs in ``<cache folder>/jax``
+        (:mod:`symfisher.verify.compile_cache`); default on unless
+        ``SYMFISHER_JAX_CACHE=0``.
     """
     return verify_many([family], [kernels], **_settings(locals()))
 
@@ -141,8 +154,17 @@ def verify_many(
     cramer_rao_replicates: int = 400,
     devices: Sequence[Any] | None = None,
     progress: bool | None = None,
+    processes: int | None = None,
+    coordinator: str | None = None,
+    process_id: int | None = None,
+    jax_cache: bool | None = None,
 ) -> Report:
-    """Verify several families in one run: one Holm correction over all of them."""
+    """Verify several families in one run: one Holm correction over all of them.
+
+    Settings as in :func:`verify`. With ``processes=N`` the families are spread
+    over N processes (:mod:`symfisher.verify.distributed`) for the verdicts,
+    p-values and Holm decisions of one process.
+    """
     if n_samples is not None and (
         not isinstance(n_samples, int | np.integer) or n_samples < 2
     ):
@@ -153,6 +175,17 @@ def verify_many(
         raise DomainError(f"power must lie in (0, 1), got {power}")
     if not isinstance(chunk, int | np.integer) or chunk < 1:
         raise DomainError(f"chunk must be a positive integer, got {chunk!r}")
+    from symfisher.verify import compile_cache, distributed
+
+    share = distributed.check(processes, coordinator, process_id)
+    if share is not None and share.local:
+        settings = {k: v for k, v in locals().items() if k in _SHARED}
+        return distributed.launch(families, kernels, share.processes, settings)
+    compile_cache.enable(jax_cache)
+    if share is not None:
+        distributed.initialize(share)
+        if devices is None:
+            devices = jax.local_devices()
     if n_samples is not None and n_samples < chunk:
         chunk = int(n_samples)  # honoured exactly: one chunk of that size
     elif n_samples is not None and n_samples % chunk:
@@ -165,63 +198,60 @@ def verify_many(
     # float64 statistics whatever the caller's setting
     with jax.enable_x64(True):
         start = time.perf_counter()
-        checks: list[Check] = []
-        traces: list[Trace] = []
         resolved = [_resolve(f, k) for f, k in zip(families, kernels, strict=True)]
         all_points = [
             _points(fam, points, seed, Kernels(k).ranges()) for fam, k in resolved
         ]
+        mine = (
+            list(range(len(resolved)))
+            if share is None
+            else distributed.assigned(len(resolved), share)
+        )
         # generic samplers build their tables here, outside jit, so that a point
         # they cannot serve raises a FamilyError naming it before any sampling
         notes = {
-            id(fam): [_generic_sampler_note(fam, th) for th in pts]
-            for (fam, _), pts in zip(resolved, all_points, strict=True)
+            j: [_generic_sampler_note(resolved[j][0], th) for th in all_points[j]]
+            for j in mine
         }
         m_est = sum(
             len(pts) * (2 * len(fam.variables) + fam.n_params * (fam.n_params + 2) + 3)
             for (fam, _), pts in zip(resolved, all_points, strict=True)
         )
-        chosen: dict[str, int] = {}
+        run = dict(
+            n_samples=n_samples,
+            seed=seed,
+            chunk=chunk,
+            devices=devices,
+            target_error=target_error,
+            m_est=m_est,
+            alpha=alpha,
+            power=power,
+            cramer_rao=cramer_rao,
+            cramer_rao_replicates=cramer_rao_replicates,
+        )
         bar = _progress(progress)
-        with bar:
-            for (fam, kmod), pts in zip(resolved, all_points, strict=True):
-                task = bar.add_task(f"verifying {fam.name}", total=len(pts))
-                smooth = _smooth(fam)
-                n_fam = n_samples
-                if (
-                    n_fam is None
-                ):  # pilot runs at every point, with keys not reused later
-                    pilot = []
-                    for i, theta in enumerate(pts):
-                        pkey = jax.random.fold_in(jax.random.key(seed + 2**20), i)
-                        pilot += _verify_point(
-                            fam,
-                            Kernels(kmod),
-                            theta,
-                            pkey,
-                            PILOT,
-                            chunk,
-                            devices,
-                            smooth,
-                        )[0]
-                    n_fam = _enough(pilot, target_error, m_est, alpha, power, chunk)
-                chosen[fam.name] = int(-(-n_fam // chunk) * chunk)
-                for i, theta in enumerate(pts):
-                    key = jax.random.fold_in(jax.random.key(seed), i)
-                    c, t = _verify_point(
-                        fam, Kernels(kmod), theta, key, n_fam, chunk, devices, smooth
-                    )
-                    for tr in t:
-                        tr.point_index = i
-                    note = notes[id(fam)][i]
-                    checks += ([note] if note is not None else []) + c
-                    traces += t
-                    if cramer_rao and i == 0:
-                        checks += _cramer_rao(
-                            fam, kmod, theta, key, cramer_rao_replicates, alpha
-                        )
-                    bar.advance(task)
+        if share is None:
+            with bar:
+                parts = {
+                    j: _family(*resolved[j], all_points[j], notes[j], bar, **run)
+                    for j in mine
+                }
+        else:
+            parts = distributed.run_share(
+                mine,
+                lambda j: _family(*resolved[j], all_points[j], notes[j], bar, **run),
+                bar,
+            )
+        checks: list[Check] = []
+        traces: list[Trace] = []
+        chosen: dict[str, int] = {}
+        for j, (fam, _) in enumerate(resolved):
+            c, t, n = parts[j]
+            checks += c
+            traces += t
+            chosen[fam.name] = n
         _decide(checks, alpha, power, target_error)
+        n_devices = len(devices) if devices is not None else len(jax.devices())
         settings = {
             "n_samples": chosen,
             "seed": seed,
@@ -230,9 +260,77 @@ def verify_many(
             "power": power,
             "target_error": target_error,
             "chunk": int(chunk),
-            "devices": len(devices) if devices is not None else len(jax.devices()),
+            "devices": n_devices,
         }
         return Report(checks, traces, settings, time.perf_counter() - start)
+
+
+#: the settings a local multi-process run hands to its processes
+_SHARED = (
+    "n_samples",
+    "seed",
+    "points",
+    "alpha",
+    "power",
+    "target_error",
+    "chunk",
+    "cramer_rao",
+    "cramer_rao_replicates",
+    "progress",
+    "jax_cache",
+)
+
+
+def _family(
+    fam: Family,
+    kmod: Any,
+    pts: Sequence[np.ndarray],
+    notes: Sequence[Check | None],
+    bar: Any,
+    *,
+    n_samples: int | None,
+    seed: int,
+    chunk: int,
+    devices: Sequence[Any] | None,
+    target_error: float,
+    m_est: int,
+    alpha: float,
+    power: float,
+    cramer_rao: bool,
+    cramer_rao_replicates: int,
+) -> tuple[list[Check], list[Trace], int]:
+    """One family's checks, traces and samples per point (before Holm).
+
+    Its draws depend on ``seed`` and the point's index only, not on the other
+    families of the run, so any process can verify it.
+    """
+    checks: list[Check] = []
+    traces: list[Trace] = []
+    task = bar.add_task(f"verifying {fam.name}", total=len(pts))
+    smooth = _smooth(fam)
+    n_fam = n_samples
+    if n_fam is None:  # pilot runs at every point, with keys not reused later
+        pilot = []
+        for i, theta in enumerate(pts):
+            pkey = jax.random.fold_in(jax.random.key(seed + 2**20), i)
+            pilot += _verify_point(
+                fam, Kernels(kmod), theta, pkey, PILOT, chunk, devices, smooth
+            )[0]
+        n_fam = _enough(pilot, target_error, m_est, alpha, power, chunk)
+    for i, theta in enumerate(pts):
+        key = jax.random.fold_in(jax.random.key(seed), i)
+        c, t = _verify_point(
+            fam, Kernels(kmod), theta, key, n_fam, chunk, devices, smooth
+        )
+        for tr in t:
+            tr.point_index = i
+        note = notes[i]
+        checks += ([note] if note is not None else []) + c
+        traces += t
+        if cramer_rao and i == 0:
+            checks += _cramer_rao(fam, kmod, theta, key, cramer_rao_replicates, alpha)
+        bar.advance(task)
+    return checks, traces, int(-(-n_fam // chunk) * chunk)
 
 
 class _NoBar:
