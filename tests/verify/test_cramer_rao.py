@@ -266,3 +266,26 @@ def test_point_outside_the_domain_is_an_error():
         jax.random.key(0),
     )
     assert c.verdict == "error" and "sigma must be > 0" in c.message
+
+
+def test_mean_forms_are_cached_on_disk(tmp_path, monkeypatch):
+    """E[x] is computed once per family definition; later runs read it from disk."""
+    from symfisher.derive import expectation
+    from symfisher.verify.cramer_rao import common, unbiased
+
+    monkeypatch.setenv("SYMFISHER_CACHE_DIR", str(tmp_path))
+    monkeypatch.setattr(common, "_MEAN_FORMS", {})
+    monkeypatch.setattr(unbiased, "_MEAN_FORMS", common._MEAN_FORMS)
+    fam = sf.family("exponential")
+    first = unbiased._mean_forms(fam)
+    assert (
+        first[0] is not None
+        and len(list(tmp_path.glob("exponential.mean_x-*.pkl"))) == 1
+    )
+    common._MEAN_FORMS.clear()  # a new process: only the disk remains
+
+    def fail(*a, **k):
+        raise AssertionError("expect() ran although the result was cached")
+
+    monkeypatch.setattr(expectation, "expect", fail)
+    assert unbiased._mean_forms(fam) == first

@@ -43,7 +43,7 @@ NULL_DRAWS = 2000
 
 _COMPILED: dict[tuple, tuple[tuple[Any, ...], Callable]] = {}
 _NULL: dict[tuple[int, int], np.ndarray] = {}
-_MEAN_FORMS: dict[Any, tuple[list[sp.Expr] | None, str]] = {}
+_MEAN_FORMS: dict[str, Any] = {}  # by cache key: unbiased._Forms
 _SYMBOLIC: dict[Any, tuple[Any, sp.Matrix | None, str]] = {}
 
 

@@ -3,6 +3,7 @@ r"""(a) An unbiased estimator against the bound :math:`J F^{+} J^\top / n`."""
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass, field
 from typing import Any
 
 import jax
@@ -171,29 +172,67 @@ def _null_log_extremes(r: int, R: int) -> np.ndarray:
     return _NULL[(r, R)]
 
 
-def _mean_forms(fam: Any) -> tuple[list[sp.Expr] | None, str]:
-    """Closed forms of E[x_j] (memoised per family definition), or ``(None, why)``."""
-    try:
-        memo_key: Any = fam.definition_text()
-    except Exception:
-        memo_key = ("name", fam.name)
-    if memo_key in _MEAN_FORMS:
-        return _MEAN_FORMS[memo_key]
+@dataclass
+class _Forms:
+    """Closed forms of E[x] (or None) and how they were found; traced like a derivation."""
+
+    values: list[sp.Expr] | None
+    how: str
+    steps: dict[str, str] = field(default_factory=dict)
+    by_clock: int = 0
+    budget: float = 0.0
+
+
+class _MeanOf:
+    """The on-disk cache subject of a family's E[x] (beside its derivation's entry)."""
+
+    def __init__(self, fam: Any) -> None:
+        self.name = f"{fam.name}.mean_x"
+        self._text = "closed forms of E[x] for\n" + fam.definition_text()
+
+    def definition_text(self) -> str:
+        return self._text
+
+
+def _compute_forms(fam: Any) -> _Forms:
     try:
         from symfisher.derive.expectation import expect
 
         got = expect(fam, list(fam.variables), seconds=EXPECT_SECONDS)
         vals = got.values
         if vals is None or any(v is None for v in vals):
-            res: tuple[list[sp.Expr] | None, str] = (None, got.detail or got.method)
-        elif any(set(v.free_symbols) - set(fam.params) for v in vals):
-            res = (None, "the closed form has free symbols")
-        else:
-            res = (list(vals), got.method)
+            return _Forms(None, got.detail or got.method)
+        if any(set(v.free_symbols) - set(fam.params) for v in vals):
+            return _Forms(None, "the closed form has free symbols")
+        return _Forms(list(vals), got.method)
     except Exception as e:
-        res = (None, f"{type(e).__name__}: {e}")
-    _MEAN_FORMS[memo_key] = res
-    return res
+        return _Forms(None, f"{type(e).__name__}: {e}")
+
+
+def _mean_forms(fam: Any) -> tuple[list[sp.Expr] | None, str]:
+    """Closed forms of E[x] (cached on disk per family definition), or ``(None, why)``.
+
+    The symbolic expectation is the slowest part of a verification whose
+    kernels compile from JAX's cache; like a derivation it is stored with its
+    time-limited steps (:func:`symfisher.cache.cached`), so a later run reuses
+    it exactly when a new computation would give the same answer.
+    """
+    from symfisher import cache
+
+    try:
+        subject = _MeanOf(fam)
+    except Exception:  # no definition text: compute, do not store
+        got = _compute_forms(fam)
+        return got.values, got.how
+    got = cache.cached(
+        subject,
+        _MEAN_FORMS,
+        EXPECT_SECONDS,
+        lambda: cache.timed(lambda: _compute_forms(fam), EXPECT_SECONDS, total=False),
+        lambda payload: _Forms(**payload),
+        ("values", "how", "steps", "by_clock", "budget"),
+    )
+    return got.values, got.how
 
 
 def _symbolic(
