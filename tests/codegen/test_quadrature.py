@@ -148,6 +148,8 @@ def test_provenance_names_closed_forms_and_quadrature(user, name):
         "fvp",
         "cramer_rao",
         "kl",
+        "natural_gradient",
+        "fisher_sqrt",
     }
     for fn in ("log_prob", "score", "hessian_log_prob"):
         assert k.PROVENANCE[fn] == "closed form"
