@@ -40,7 +40,7 @@ NEAR_SINGULAR = {
 
 
 def _points(name: str, n: int = 4) -> np.ndarray:
-    fam = sf.derive(name).family
+    fam = sf.family(name)  # the definition: no derivation needed
     rng = random.Random(f"natural:{name}")
     pts = [random_point(fam, rng) for _ in range(n)]
     return np.array([[float(pt[p]) for p in fam.params] for pt in pts])
