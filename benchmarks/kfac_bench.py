@@ -48,6 +48,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import jax
+from records import run_cases  # benchmarks/records.py
 
 jax.config.update("jax_enable_x64", True)
 
@@ -318,19 +319,15 @@ def run_case(case: str, machine: str) -> dict:
 
 def run(only: set[str] | None, machine: str) -> list[dict]:
     """Records of the selected cases (a failed case records its error)."""
-    records = []
-    for case in CASES:
-        if only and case not in only:
-            continue
-        try:
-            records.append(run_case(case, machine))
-        except Exception as e:
-            records.append(
-                {"case": case, "dtype": "float32", "batch": natural_bench.STATES,
-                 "target": TARGETS[case], "error": f"{type(e).__name__}: {e}",
-                 "machine": machine}
-            )  # fmt: skip
-    return records
+    return run_cases(
+        CASES,
+        only,
+        run_case,
+        machine,
+        dtype="float32",
+        batch=natural_bench.STATES,
+        target=TARGETS,
+    )
 
 
 def table(records: list[dict], title: str):
