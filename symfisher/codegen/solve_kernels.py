@@ -18,6 +18,7 @@ Fisher gives :math:`x_i = g_i/(F_{ii} + \lambda)` and
 from __future__ import annotations
 
 from collections.abc import Callable, Collection
+from typing import NamedTuple
 
 import sympy as sp
 
@@ -105,19 +106,16 @@ def dense_functions(
       printer: the kernel printer.
     """
     symbolic = P <= MAX_SYMBOLIC
-    unpack_a = [
-        f"a_{i}_{j} = F[..., {i}, {j}]" + (" + lam" if i == j else "")
-        for i, j in used_entries(P, nonzero)
-    ]
     head = [
         "g = _theta(g, 'g')",
         "lam = _damping(damping, g)",
         "F = fisher(theta)",
     ]
     if symbolic:
-        lines, outs = solve_lines(P, nonzero, printer)
-        ng_lines = head + unpack_a + [f"g_{i} = g[..., {i}]" for i in range(P)] + lines
-        ng_ret = f"jnp.stack([{', '.join(outs)}], axis=-1)"
+        e = elementwise(lambda i, j: f"F[..., {i}, {j}]", P, nonzero, printer)
+        g_lines = [f"g_{i} = g[..., {i}]" for i in range(P)]
+        ng_lines = head + e.damped_entries + g_lines + e.solve
+        ng_ret = f"jnp.stack([{', '.join(e.x)}], axis=-1)"
         how = (
             "Printed from the adjugate of a symmetric matrix with the Fisher's zero\n"
             "    pattern (Cramer's rule), elementwise over the leading axes."
@@ -143,12 +141,8 @@ def dense_functions(
         ng_ret,
     )
     if symbolic:
-        lines, outs = cholesky_lines(P, nonzero, printer)
-        unpack_f = [line.replace(" + lam", "") for line in unpack_a]
-        sq_lines = ["F = fisher(theta)", *unpack_f, *lines]
-        sq_ret = stack_matrix(
-            [o if o != "0" else "0.0 * F[..., 0, 0]" for o in outs], P
-        )
+        sq_lines = ["F = fisher(theta)", *e.entries, *e.cholesky]
+        sq_ret = stack_matrix([o if o != "0" else "0.0 * F[..., 0, 0]" for o in e.R], P)
         how = (
             "Printed from the Cholesky factorisation of a symmetric matrix with the\n"
             "    Fisher's zero pattern."
@@ -183,20 +177,45 @@ def unavailable(reason: str) -> str:
     return src
 
 
-def elementwise(
-    names: Callable[[int, int], str], P: int, nonzero: Pattern, printer: KernelPrinter
-) -> tuple[list[str], list[str], list[str], list[str]]:
-    """Solve and Cholesky statements over entry names given by ``names(i, j)``.
+class Printed(NamedTuple):
+    """Statements and outputs of the solve and the Cholesky factor over named entries.
 
-    For the coordinates modules, whose Fisher entries are printed arrays over
-    the coordinates: returns ``(solve lines, x outputs, sqrt lines, R entries)``
-    where the entry symbols ``a_i_j`` are first assigned from ``names``.
+    ``damped_entries`` assign ``a_i_j`` (``+ lam`` on the diagonal) and ``solve``
+    then computes the outputs ``x`` (over ``g_i``, which the caller assigns);
+    ``entries`` assign the undamped ``a_i_j`` and ``cholesky`` computes ``R``
+    (``P * P`` entries, row-major).
+    """
+
+    damped_entries: list[str]
+    solve: list[str]
+    x: list[str]
+    entries: list[str]
+    cholesky: list[str]
+    R: list[str]
+
+
+def elementwise(
+    names: Callable[[int, int], str],
+    P: int,
+    nonzero: Pattern | None,
+    printer: KernelPrinter,
+) -> Printed:
+    """Solve and Cholesky statements over entries named by ``names(i, j)``.
+
+    ``F[..., i, j]`` for a dense module; for a coordinates module, the printed
+    Fisher entries, arrays over the coordinates.
     """
     entries = used_entries(P, nonzero)
-    ng_lines, ng_outs = solve_lines(P, nonzero, printer)
-    sq_lines, sq_outs = cholesky_lines(P, nonzero, printer)
-    a = [
-        f"a_{i}_{j} = {names(i, j)}" + (" + lam" if i == j else "") for i, j in entries
-    ]
-    f = [f"a_{i}_{j} = {names(i, j)}" for i, j in entries]
-    return a + ng_lines, ng_outs, f + sq_lines, sq_outs
+    solve, x = solve_lines(P, nonzero, printer)
+    chol, R = cholesky_lines(P, nonzero, printer)
+    return Printed(
+        [
+            f"a_{i}_{j} = {names(i, j)}" + (" + lam" if i == j else "")
+            for i, j in entries
+        ],
+        solve,
+        x,
+        [f"a_{i}_{j} = {names(i, j)}" for i, j in entries],
+        chol,
+        R,
+    )

@@ -246,9 +246,7 @@ def _coordinate_solvers(
     used = solve_kernels.used_entries(B, nonzero)
     lines, outs = emit.body(printer, [F[i, j] for i, j in used], ref, probe)
     name = dict(zip(used, outs, strict=True))
-    ng, xs, sq, rs = solve_kernels.elementwise(
-        lambda i, j: name[(i, j)], B, nonzero, printer
-    )
+    e = solve_kernels.elementwise(lambda i, j: name[(i, j)], B, nonzero, printer)
     g_lines = [
         "g = _theta(g, 'g')",
         "lam = _damping(damping, g)",
@@ -261,8 +259,8 @@ def _coordinate_solvers(
         " ``(..., B d)``, in O(d).\n\n"
         r"    ``damping`` :math:`\lambda \ge 0`. Cramer's rule on each"
         " ``B x B`` block of the\n    closed-form Fisher.\n    ",
-        theta_lines + g_lines + lines + ng,
-        f"jnp.concatenate([{', '.join(xs)}], axis=-1)",
+        theta_lines + g_lines + lines + e.damped_entries + e.solve,
+        f"jnp.concatenate([{', '.join(e.x)}], axis=-1)",
     )
     zero = f"jnp.zeros_like({ref})"
     src += emit.function(
@@ -271,8 +269,8 @@ def _coordinate_solvers(
         r"Upper-triangular :math:`R` with :math:`R^\top R = F`, shape ``(..., B d, B d)``."
         "\n\n    The Cholesky factor of each ``B x B`` block of the closed-form"
         " Fisher.\n    ",
-        theta_lines + lines + sq,
-        _grid([zero if r == "0" else r for r in rs], B),
+        theta_lines + lines + e.entries + e.cholesky,
+        _grid([zero if r == "0" else r for r in e.R], B),
     )
     return src
 
