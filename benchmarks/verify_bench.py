@@ -34,8 +34,11 @@ from symfisher.families.catalog import families
 from symfisher.families.policies import policies
 from symfisher.verify.policy_checks import N_DEFAULT, verify_policy
 from symfisher.verify.run import verify_many
+from symfisher.pool import Subject, derive_many
 with warnings.catch_warnings(record=True) as w:
     warnings.simplefilter("always")
+    # as `symfisher verify --all` does: derivations first, on every core
+    derive_many([*families(), *(Subject(n, True) for n in policies())])
     r = verify_many(families(), progress=False)
     families_s = time.perf_counter() - t0
     for name in policies():  # as `symfisher verify --all` does

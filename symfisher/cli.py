@@ -320,6 +320,12 @@ def _verify_all(
     from symfisher.verify.run import verify_many
 
     report = Report(checks=[], settings={})
+    if len(names) + len(pol_names) > 1:
+        from symfisher.pool import Subject, derive_many
+
+        # the derivations first, on every usable core (what the cache holds is
+        # read here): the verification below finds them cached
+        derive_many([*names, *(Subject(n, True) for n in pol_names)])
     if names:
         report = verify_many(
             names,

@@ -483,3 +483,26 @@ def test_verify_table_fits_80_columns():
         assert max(len(ln) for ln in lines) <= width
         assert any("categorical_softmax" in ln for ln in lines)
         assert any("xxxx" in ln for ln in lines) is not fits
+
+
+def test_verify_several_derives_them_first_on_every_core(capsys, monkeypatch):
+    """`verify A B` hands every derivation to derive_many before verifying."""
+    from symfisher import pool
+
+    asked = []
+    real = pool.derive_many
+
+    def spy(subjects, **kw):
+        asked.append(
+            [s if isinstance(s, str) else (s.name, s.policy) for s in subjects]
+        )
+        return real(subjects, jobs=1, **kw)
+
+    monkeypatch.setattr(pool, "derive_many", spy)
+    rc, out, err = run(
+        capsys, "verify", "exponential", "linear_gaussian", "--points", "1",
+        "--samples", "4096", "--no-cramer-rao",
+    )  # fmt: skip
+    assert rc == 0, err
+    assert asked == [["exponential", ("linear_gaussian", True)]]
+    assert "PASSED" in out and "over 2 families" in out
