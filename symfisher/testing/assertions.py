@@ -441,13 +441,23 @@ def assert_policy_fvp_close(
     rtol: float | None = None,
     atol: float = 0.0,
     path: str | Path | None = None,
+    damping: float = 0.0,
 ) -> None:
     r"""Assert your policy FVP equals :math:`\frac1N\sum_n J_n^\top F_{\mathrm{out}} J_n v`.
 
     The reference is :func:`symfisher.natural.policy_fvp`, evaluated in float64
-    (``params`` and ``states`` cast) where ``apply_fn`` allows it.
+    (``params`` and ``states`` cast) where ``apply_fn`` allows it, plus
+    ``damping`` times v.
 
-    .. math:: |(\hat F v)_i - (F v)_i| \le \mathrm{atol} + \mathrm{rtol}\,\|F v\|_\infty
+    .. math:: |(\hat F v)_i - ((F + \lambda I) v)_i| \le \mathrm{atol} + \mathrm{rtol}\,\|(F + \lambda I) v\|_\infty
+
+    PyTorch: when ``params`` is a tensor or a dict/list/tuple of torch tensors,
+    ``apply_fn`` is a ``torch.nn.Module`` (``params`` its parameters by name,
+    e.g. ``dict(module.named_parameters())``) or a function
+    ``apply_fn(params, states)`` of tensors; ``fn`` gets ``v`` like ``params`` and
+    may return a tree like ``params`` or one flat tensor (e.g. a TRPO
+    Hessian-vector product over ``params`` in order). The reference is then
+    :mod:`symfisher.testing.torch_policy` (``torch.func`` jvp/vjp in float64).
 
     Args:
       fn: ``fn(params, states, v) -> F v``, ``v`` and the result with the
@@ -464,6 +474,7 @@ def assert_policy_fvp_close(
       rtol: default :math:`\sqrt{\varepsilon}` of ``fn``'s output dtype.
       atol: absolute tolerance (default 0).
       path: folder of a user family's generated kernels.
+      damping: :math:`\lambda \ge 0` your FVP adds (TRPO's ``cg_damping``).
 
     Raises:
       AssertionError: naming the worst weight entry, expected vs got, and a hint
@@ -472,8 +483,31 @@ def assert_policy_fvp_close(
     from jax.flatten_util import ravel_pytree
 
     from symfisher.natural.network import policy_fvp
+    from symfisher.testing.torch_policy import (
+        assert_torch_policy_fvp_close,
+        is_torch_params,
+    )
 
     _check_atol(atol)
+    if not damping >= 0:
+        raise ValueError(f"damping must be >= 0; got {damping!r}")
+    if is_torch_params(params):
+        fam = _resolve(family, path)
+        assert_torch_policy_fvp_close(
+            fn,
+            apply_fn,
+            params,
+            states,
+            lambda theta: _ref(fam.kernels.fisher, theta),
+            fam.name,
+            vectors=vectors,
+            n_vectors=n_vectors,
+            seed=seed,
+            rtol=rtol,
+            atol=atol,
+            damping=float(damping),
+        )
+        return
     flat, unravel = ravel_pytree(params)
     if vectors is None:
         rng = np.random.default_rng([seed, 2])
@@ -509,7 +543,7 @@ def assert_policy_fvp_close(
             ref64(v_flat)
             if ref64 is not None
             else np.asarray(ravel_pytree(ref_native(v))[0], np.float64)
-        )
+        ) + damping * v_flat
         _update(worst, i, got, exp, np.full(exp.shape, np.abs(exp).max()), atol, rt)
         gots.append(got.astype(np.float64))
         exps.append(exp)
