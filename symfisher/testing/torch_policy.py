@@ -124,8 +124,8 @@ def torch_policy_reference(
     states: Any,
     fisher_out: Callable[[np.ndarray], np.ndarray],
     damping: float = 0.0,
-) -> tuple[TorchTree, Callable[[np.ndarray], np.ndarray], int]:
-    r"""``(tree, v_flat -> (F + λI) v, N)`` for a torch policy.
+) -> tuple[TorchTree, Callable[[np.ndarray], np.ndarray], int, int]:
+    r"""``(tree, v_flat -> (F + λI) v, N, P)`` for a torch policy.
 
     ``fisher_out(theta)``: ``(N, P) -> (N, P, P)`` output-space Fisher, float64.
     """
@@ -169,7 +169,7 @@ def torch_policy_reference(
         (back,) = vjp(torch.einsum("nij,nj->ni", F, u) / N)
         return tree.flatten(back) + damping * np.asarray(v_flat, np.float64)
 
-    return tree, ref, N
+    return tree, ref, N, P
 
 
 def assert_torch_policy_fvp_close(
@@ -192,7 +192,7 @@ def assert_torch_policy_fvp_close(
     from symfisher.testing.hints import _constant_ratio, _ratio_hint
     from symfisher.testing.setup import _rtol
 
-    tree, ref, n_states = torch_policy_reference(
+    tree, ref, n_states, n_out = torch_policy_reference(
         apply_fn, params, states, fisher_out, damping
     )
     if vectors is None:
@@ -225,11 +225,14 @@ def assert_torch_policy_fvp_close(
         exps.append(exp)
     if worst.failed:
         G, E = np.concatenate(gots), np.concatenate(exps)
+        V = damping * np.concatenate(flats)
         hints = []
         if np.isfinite(G).all():
-            c = _constant_ratio(G, E, np.full(E.shape, np.abs(E).max()))
+            c = _constant_ratio(G - V, E - V, np.full(E.shape, np.abs(E - V).max()))
             if c is not None:
-                hints.append(_ratio_hint(c, n_states))
+                hints.append(
+                    _action_dims_hint(c, name, n_out) or _ratio_hint(c, n_states)
+                )
         else:
             hints.append("non-finite values in got")
         lam = _extra_damping(G, E, np.concatenate(flats))
@@ -253,6 +256,18 @@ def assert_torch_policy_fvp_close(
             [h for h in hints if h],
             at="direction",
         )
+
+
+def _action_dims_hint(c: float, name: str, n_out: int) -> str | None:
+    """A KL averaged over the d action dimensions of a diagonal Gaussian."""
+    d = n_out // 2
+    if name == "diag_gaussian" and d > 1 and abs(c * d - 1) <= 1e-4:
+        return (
+            f"got = F v / {d} (d = {d} action dimensions): a KL averaged over "
+            "action dimensions instead of summed, e.g. torch.distributions.Normal "
+            "without Independent (per-dimension KL) followed by .mean()"
+        )
+    return None
 
 
 def _extra_damping(got: np.ndarray, exp: np.ndarray, v: np.ndarray) -> float | None:

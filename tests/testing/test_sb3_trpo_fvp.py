@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import copy
 
+import gymnasium as gym
 import numpy as np
 import pytest
 import torch
@@ -26,7 +27,20 @@ CASES = {
 }
 
 
-def _model(env: str) -> TRPO:
+class _TwoActions(gym.Env):
+    """A one-step environment with a 2-dimensional Box action space."""
+
+    observation_space = gym.spaces.Box(-1, 1, (3,), np.float32)
+    action_space = gym.spaces.Box(-1, 1, (2,), np.float32)
+
+    def reset(self, seed=None, options=None):
+        return np.zeros(3, np.float32), {}
+
+    def step(self, action):
+        return np.zeros(3, np.float32), 0.0, True, False, {}
+
+
+def _model(env) -> TRPO:
     torch.manual_seed(0)
     return TRPO("MlpPolicy", env, policy_kwargs={"net_arch": [8]}, seed=0, device="cpu")
 
@@ -150,4 +164,24 @@ def test_planted_kl_sum_over_states_is_caught(case):
             _actor(model),
             obs,
             family,
+        )
+
+
+def test_trpo_fvp_with_two_action_dimensions_is_f_over_d():
+    """sb3-contrib 2.9.2 averages the diagonal Gaussian KL over action dimensions.
+
+    SB3's ``kl_divergence`` returns the per-dimension KL of ``Normal`` (no
+    ``Independent``), and TRPO takes ``.mean()`` over states *and* dimensions,
+    so its FVP is (F / d + λI) v: the oracle says so (a finding, not a planted bug).
+    """
+    model = _model(_TwoActions())
+    obs = _states(model)
+    with pytest.raises(AssertionError, match=r"got = F v / 2 \(d = 2 action dim"):
+        assert_policy_fvp_close(
+            _trpo_fvp(model, obs),
+            lambda p, s: _head(model, p, s),
+            _actor(model),
+            obs,
+            "diag_gaussian",
+            damping=model.cg_damping,
         )
