@@ -21,7 +21,7 @@ from __future__ import annotations
 import importlib.util
 import sys
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -103,58 +103,69 @@ def _NUMPY_FLOATS() -> tuple:
     return (torch.float16, torch.float32, torch.float64)
 
 
+def _inputs(backend: str, arrs: Sequence[np.ndarray], grads: Sequence[bool]) -> list:
+    """The arguments in ``backend``: torch gets integers as int64 (its index dtype)."""
+    out = []
+    for a, g in zip(arrs, grads, strict=True):
+        dt = a.dtype
+        if backend == "torch" and np.issubdtype(dt, np.integer):
+            dt = np.dtype(np.int64)
+        out.append(to_input(a, backend, dt, requires_grad=g))
+    return out
+
+
+def _returns_torch(out: Any) -> bool:
+    """True when ``out`` is a torch tensor or a tuple/list holding one."""
+    if isinstance(out, (tuple, list)):
+        return any(is_torch(o) for o in out)
+    return is_torch(out)
+
+
 @dataclass
 class Caller:
-    """Calls one user function, converting inputs to its framework.
+    """One user function, called with arguments converted to its framework.
 
-    ``backend`` starts as given (None: detect on the first call) and is fixed
-    after the first successful call.
+    ``backend`` starts as given (None: detect on the first call, see the module
+    docstring) and is fixed after the first successful call.
     """
 
     fn: Callable
     backend: str | None = None
-    detected_from: list[str] = field(default_factory=list)
+    grad_args: Sequence[int] = ()
 
-    def __call__(
-        self,
-        args: Sequence[Any],
-        dtypes: Sequence[Any],
-        grads: Sequence[bool] | None = None,
-    ) -> Any:
-        """``fn(*args)`` with ``args`` converted; the raw output (not yet NumPy)."""
-        grads = grads or [False] * len(args)
+    def __call__(self, *args: Any) -> Any:
+        """``fn(*args)``, ``args`` JAX or NumPy arrays; the raw output."""
+        arrs = [np.asarray(a) for a in args]
+        grads = [i in self.grad_args for i in range(len(arrs))]
         if self.backend is not None:
-            return self.fn(*self._inputs(self.backend, args, dtypes, grads))
+            return self.fn(*_inputs(self.backend, arrs, grads))
         try:
-            out = self.fn(*self._inputs("jax", args, dtypes, grads))
+            out = self.fn(*_inputs("jax", arrs, grads))
         except Exception as jax_error:
             if importlib.util.find_spec("torch") is None:
                 raise
             try:
-                out = self.fn(*self._inputs("torch", args, dtypes, grads))
+                out = self.fn(*_inputs("torch", arrs, grads))
             except Exception as torch_error:
                 jax_error.add_note(
                     "called with torch tensors instead, it raised "
                     f"{type(torch_error).__name__}: {torch_error}"
                 )
                 raise jax_error from None
-            if not is_torch(out) and not _has_torch(out):
+            if not _returns_torch(out):
                 raise jax_error from None
             self.backend = "torch"
             return out
-        self.backend = "torch" if (is_torch(out) or _has_torch(out)) else "jax"
+        self.backend = "torch" if _returns_torch(out) else "jax"
         return out
 
-    @staticmethod
-    def _inputs(
-        backend: str, args: Sequence[Any], dtypes: Sequence[Any], grads: Sequence[bool]
-    ) -> list[Any]:
-        return [
-            to_input(a, backend, dt, requires_grad=g)
-            for a, dt, g in zip(args, dtypes, grads, strict=True)
-        ]
 
+def adapt(fn: Callable, backend: str | None, grad_args: Sequence[int] = ()) -> Caller:
+    """``fn`` as a :class:`Caller`: it takes JAX/NumPy arguments whatever it speaks.
 
-def _has_torch(out: Any) -> bool:
-    """True when ``out`` is a tuple/list holding a torch tensor."""
-    return isinstance(out, (tuple, list)) and any(is_torch(o) for o in out)
+    Args:
+      fn: the user's function.
+      backend: None (detect), ``"jax"`` or ``"torch"``.
+      grad_args: positions of the arguments torch gets with ``requires_grad``.
+    """
+    return Caller(fn, check_backend(backend), tuple(grad_args))
