@@ -44,10 +44,11 @@ patterns), ``failures`` (the report of a failing entry), ``assertions``,
 from symfisher.testing.assertions import (
     assert_fisher_close,
     assert_fvp_close,
-    assert_kl_close,
     assert_natural_gradient_close,
     assert_policy_fvp_close,
 )
+from symfisher.testing.kl import assert_kl_close
+from symfisher.testing.logprob import assert_log_prob_close, assert_score_close
 from symfisher.testing.setup import N_POINTS as N_POINTS
 from symfisher.testing.strategies import direction_strategy, params_strategy
 
@@ -55,8 +56,10 @@ __all__ = [
     "assert_fisher_close",
     "assert_fvp_close",
     "assert_kl_close",
+    "assert_log_prob_close",
     "assert_natural_gradient_close",
     "assert_policy_fvp_close",
+    "assert_score_close",
     "direction_strategy",
     "params_strategy",
 ]
