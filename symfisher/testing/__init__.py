@@ -47,19 +47,25 @@ from symfisher.testing.assertions import (
     assert_natural_gradient_close,
     assert_policy_fvp_close,
 )
+from symfisher.testing.estimates import assert_fisher_estimate_close
+from symfisher.testing.kfac import assert_kfac_close
 from symfisher.testing.kl import assert_kl_close
 from symfisher.testing.logprob import assert_log_prob_close, assert_score_close
 from symfisher.testing.setup import N_POINTS as N_POINTS
+from symfisher.testing.steps import assert_trpo_step_close
 from symfisher.testing.strategies import direction_strategy, params_strategy
 
 __all__ = [
     "assert_fisher_close",
+    "assert_fisher_estimate_close",
     "assert_fvp_close",
+    "assert_kfac_close",
     "assert_kl_close",
     "assert_log_prob_close",
     "assert_natural_gradient_close",
     "assert_policy_fvp_close",
     "assert_score_close",
+    "assert_trpo_step_close",
     "direction_strategy",
     "params_strategy",
 ]
