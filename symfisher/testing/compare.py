@@ -120,6 +120,17 @@ def check_cases(
         _update(worst, i, got, np.asarray(c.expected, np.float64), scale, atol, rt)
         gots.append(got.astype(np.float64))
     if worst.failed:
+        extra = []
+        if not np.isfinite(worst.got) and np.isfinite(worst.expected):
+            extra = [
+                f"got is {worst.got} where the reference is finite"
+                + (
+                    ": 0 * log 0 or log(0) - log(0) evaluated as NaN at a zero "
+                    "probability? (use xlogy, or where(p > 0, ...))"
+                    if np.isnan(worst.got)
+                    else ""
+                )
+            ]
         _fail(
             what,
             label,
@@ -130,7 +141,7 @@ def check_cases(
             rt,
             atol,
             scale_text,
-            hints(cases, gots, worst.point) if hints else [],
+            extra + (hints(cases, gots, worst.point) if hints else []),
             at=at,
             source=source,
         )

@@ -6,7 +6,7 @@ At each parameter point: ``n_samples`` draws from the family's own sampler
 * every outcome of a finite support (so the rare categories are met);
 * for a bounded scalar support :math:`(l, h)`: :math:`l + 10^{-6}(h - l)`,
   :math:`h - 10^{-6}(h - l)` and the neighbours of :math:`l` and :math:`h` in
-  the dtype (the ends, where :math:`\log(1 - x)` loses its digits);
+  the dtype (normal numbers) (the ends, where :math:`\log(1 - x)` loses its digits);
 * for ``tanh_gaussian``: actions :math:`\tanh u` for :math:`u = \pm 4, \pm 8,
   \pm 9` (or, in the latent form, pre-squash values :math:`u = \pm 6, \pm 9,
   \pm 12`, where :math:`\tanh u` is exactly :math:`\pm 1` in float32).
@@ -61,13 +61,14 @@ def _hard(fam: _Fam, dt: np.dtype) -> list[float]:
         return []
     if not (np.isfinite(lo) and np.isfinite(hi)) or f.support_depends_on_params:
         return []
-    w = hi - lo
-    return [
-        lo + 1e-6 * w,
-        hi - 1e-6 * w,
-        float(np.nextafter(dt.type(lo), dt.type(hi))),
-        float(np.nextafter(dt.type(hi), dt.type(lo))),
-    ]
+    w, tiny = hi - lo, float(np.finfo(dt).tiny)
+
+    def step(end: float, to: float) -> float:
+        # the neighbour of an end in dt; a normal number (XLA flushes subnormals)
+        x = float(np.nextafter(dt.type(end), dt.type(to)))
+        return end + np.sign(to - end) * tiny if abs(x) < tiny else x
+
+    return [lo + 1e-6 * w, hi - 1e-6 * w, step(lo, hi), step(hi, lo)]
 
 
 def outcomes(
