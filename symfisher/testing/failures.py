@@ -97,7 +97,7 @@ def _epsilon_hint(worst: _Worst) -> str | None:
         return None
     suggest = 10.0 ** np.ceil(np.log10(2 * r))
     return (
-        f"every entry agrees to a relative error of at most {r:.2g} (near 1e-8, "
-        "not an O(1) bug): consistent with an ε added to a denominator or a "
+        f"every entry agrees to a relative error of at most {r:.2g} (tiny: not an O(1) bug): "
+        "consistent with an ε added to a denominator or a "
         f"variance (x / (v + 1e-8)); pass rtol={suggest:.0e} if intended"
     )

@@ -55,6 +55,8 @@ def _policy(policy: Any, n_features: int) -> Any:
 def _factors(out: Any, what: str, args: tuple, shapes: tuple) -> tuple:
     """The user's pair as (A, G) float64 arrays, recognising the order by shape."""
     try:
+        if not isinstance(out, (tuple, list)) or len(out) != 2:
+            raise TypeError("not a pair")
         a, g = out
         A, G = np.asarray(a, np.float64), np.asarray(g, np.float64)
     except Exception as exc:
