@@ -33,7 +33,7 @@ from typing import Any
 import jax.numpy as jnp
 import numpy as np
 
-from symfisher.testing.calls import call, check_batched
+from symfisher.testing.calls import _called, call, check_batched
 from symfisher.testing.failures import _fail, _update, _Worst
 from symfisher.testing.setup import _rtol
 
@@ -122,11 +122,14 @@ def check_cases(
     if worst.failed:
         extra = []
         if not np.isfinite(worst.got) and np.isfinite(worst.expected):
+            w = cases[worst.point]
+            args = tuple(_as_input(a, dt) for a in w.args)
             extra = [
-                f"got is {worst.got} where the reference is finite"
+                f"{_called(what, args)} returned {worst.got} where the reference is "
+                "finite"
                 + (
-                    ": 0 * log 0 or log(0) - log(0) evaluated as NaN at a zero "
-                    "probability? (use xlogy, or where(p > 0, ...))"
+                    " (at a zero probability: 0 * log 0 or log(0) - log(0) "
+                    "evaluated as NaN? use xlogy, or where(p > 0, ...))"
                     if np.isnan(worst.got)
                     else ""
                 )
