@@ -69,7 +69,7 @@ def beta_lp(t, x):
     ],
 )
 def test_hand_written_log_probs_pass(fn, family, kw):
-    assert_log_prob_close(fn, family, n_points=3, n_samples=4, **kw)
+    assert_log_prob_close(fn, family, n_points=2, n_samples=2, **kw)
 
 
 def test_numpyro_and_distrax_pass():
