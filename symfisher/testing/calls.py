@@ -81,6 +81,8 @@ def call(
         msg = f"{_called(what, args)} returned shape {arr.shape}; expected {shape}"
         if event_hint and arr.shape[: len(shape)] == shape and arr.ndim > len(shape):
             msg += f": {event_hint}"
+        elif what.startswith("batched") and shape and arr.shape == shape[1:]:
+            msg += ": the function reduces over the batch axis"
         raise AssertionError(msg)
     if finite and not np.isfinite(arr).all():
         bad = np.argwhere(~np.isfinite(arr))

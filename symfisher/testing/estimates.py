@@ -106,6 +106,7 @@ def assert_fisher_estimate_close(
     seed: int = 0,
     alpha: float = 1e-3,
     dtype: Any = None,
+    batched: bool = True,
     path: str | Path | None = None,
 ) -> None:
     r"""Assert a Monte Carlo estimator of the Fisher matrix (or its diagonal) is unbiased.
@@ -128,6 +129,10 @@ def assert_fisher_estimate_close(
       seed: seed of the points and keys.
       alpha: family-wise false-alarm rate of the whole assertion.
       dtype: dtype of ``theta`` (default JAX's default float).
+      batched: also call ``estimator(thetas, keys)`` on all points stacked
+        (``(n, P)`` and ``(n,)`` keys; ``(n, *shape)`` out) ``replicates`` times
+        with fresh keys, and t-test those estimates too (random draws differ
+        between a batched and a single call, so they are tested, not matched).
       path: folder of a user family's generated kernels.
 
     Raises:
@@ -145,55 +150,71 @@ def assert_fisher_estimate_close(
     pts = rounded_points(fam, points, n_points, seed, dt)
     shape = (fam.P,) if diagonal else (fam.P, fam.P)
     tau = float(np.sqrt(np.finfo(dt).eps))
-    rows = []  # (point, entry, t, p, mean, se, F)
-    per_point = []
-    for i, theta in enumerate(pts):
-        keys = jax.random.split(
-            jax.random.fold_in(jax.random.PRNGKey(seed), i), replicates
-        )
-        reps = np.stack(
+    base = jax.random.PRNGKey(seed)
+    keys = [
+        jax.random.split(jax.random.fold_in(base, i), replicates)
+        for i in range(len(pts))
+    ]
+    sets = {  # how the estimates were obtained -> (n_points, replicates, *shape)
+        "single calls": np.stack(
             [
-                call(
-                    estimator,
-                    f"estimator(theta, key) (replicate {r})",
-                    shape,
-                    jnp.asarray(theta, dt),
-                    keys[r],
-                ).astype(np.float64)
-                for r in range(replicates)
+                np.stack(
+                    [
+                        call(
+                            estimator,
+                            f"estimator(theta, key) (point {i}, replicate {r})",
+                            shape,
+                            jnp.asarray(theta, dt),
+                            keys[i][r],
+                        ).astype(np.float64)
+                        for r in range(replicates)
+                    ]
+                )
+                for i, theta in enumerate(pts)
             ]
         )
-        F = _ref(fam.kernels.fisher_diag if diagonal else fam.kernels.fisher, theta)
-        d = np.sqrt(np.abs(np.diag(F) if not diagonal else F))
-        scale = d if diagonal else np.outer(d, d)
-        mean = reps.mean(axis=0)
-        se = np.sqrt(reps.var(axis=0, ddof=1) / replicates + (tau * scale) ** 2)
-        t = (mean - F) / np.where(se > 0, se, 1e-300)
-        p = 2 * stats.t.sf(np.abs(t), replicates - 1)
-        entries = (
-            [(j,) for j in range(fam.P)]
-            if diagonal
-            else [(a, b) for a in range(fam.P) for b in range(a, fam.P)]
+    }
+    if batched:
+        sets["batched calls"] = _batched_reps(
+            estimator, pts, dt, shape, replicates, jax.random.fold_in(base, 10**6)
         )
-        for e in entries:
-            rows.append((i, e, t[e], p[e], mean[e], se[e], F[e]))
-        per_point.append((mean, se, F))
-    pvals = np.array([r[3] for r in rows])
+    rows = []  # (how, point, entry, t, p, mean, se, F)
+    per_point = {}
+    for how, all_reps in sets.items():
+        for i, theta in enumerate(pts):
+            reps = all_reps[i]
+            F = _ref(fam.kernels.fisher_diag if diagonal else fam.kernels.fisher, theta)
+            d = np.sqrt(np.abs(np.diag(F) if not diagonal else F))
+            scale = d if diagonal else np.outer(d, d)
+            mean = reps.mean(axis=0)
+            se = np.sqrt(reps.var(axis=0, ddof=1) / replicates + (tau * scale) ** 2)
+            t = (mean - F) / np.where(se > 0, se, 1e-300)
+            p = 2 * stats.t.sf(np.abs(t), replicates - 1)
+            entries = (
+                [(j,) for j in range(fam.P)]
+                if diagonal
+                else [(a, b) for a in range(fam.P) for b in range(a, fam.P)]
+            )
+            for e in entries:
+                rows.append((how, i, e, t[e], p[e], mean[e], se[e], F[e]))
+            per_point[how, i] = (mean, se, F)
+    pvals = np.array([r[4] for r in rows])
     reject = _holm(pvals, alpha)
     if not reject.any():
         return
     w = int(np.argmin(pvals))
-    i, e, t, p, mean, se, F = rows[w]
-    n_bad = len({rows[j][0] for j in np.flatnonzero(reject)})
+    how, i, e, t, p, mean, se, F = rows[w]
+    n_bad = len({rows[j][1] for j in np.flatnonzero(reject)})
     name = ", ".join(fam.names[j] for j in e)
-    m_all, se_all, F_all = per_point[i]
+    m_all, se_all, F_all = per_point[how, i]
     lines = [
         f"estimator(theta, key) is biased for {fam.label()}'s "
         f"{'Fisher diagonal' if diagonal else 'Fisher'} at {n_bad} of {len(pts)} "
         f"points; worst entry {', '.join(map(str, e))} ({name}) at point {i}:",
         f"  theta = {_fmt(pts[i])}",
         f"  expected F = {float(F)!r} (generated closed form, float64)",
-        f"  mean of {replicates} replicates ({n_samples} draws each) = {float(mean)!r} "
+        f"  mean of {replicates} replicates ({how}, {n_samples} draws each) = "
+        f"{float(mean)!r} "
         f"± {se:.3g} (standard error from their spread)",
         f"  t = {t:.3g} on {replicates - 1} degrees of freedom, p = {p:.3g}: "
         f"rejected by Holm over {len(rows)} entries at family-wise alpha = {alpha:g}",
@@ -203,3 +224,31 @@ def assert_fisher_estimate_close(
         for h in _hints(fam, m_all, se_all, F_all, diagonal, n_samples, pts[i])
     ]
     raise AssertionError("\n".join(lines))
+
+
+def _batched_reps(
+    estimator: Callable,
+    pts: np.ndarray,
+    dt: np.dtype,
+    shape: tuple[int, ...],
+    replicates: int,
+    key: jax.Array,
+) -> np.ndarray:
+    """``(n_points, replicates, *shape)`` estimates from batched calls."""
+    n = len(pts)
+    if n < 3:  # a batch of fewer than 3 hides sums over the batch: cycle
+        pts = np.concatenate([pts] * 3)[: max(3, n)]
+    thetas = jnp.asarray(pts, dt)
+    out = []
+    for r in range(replicates):
+        ks = jax.random.split(jax.random.fold_in(key, r), len(pts))
+        got = call(
+            estimator,
+            f"batched estimator(thetas, keys) (replicate {r})",
+            (len(pts), *shape),
+            thetas,
+            ks,
+            event_hint="an extra axis: the estimate is not reduced over the samples?",
+        )
+        out.append(got[:n].astype(np.float64))
+    return np.stack(out, axis=1)

@@ -23,25 +23,32 @@ def scores(theta, key):
     return jax.vmap(jax.grad(log_density), (None, 0))(theta, x)  # (N, P)
 
 
-@jax.jit
+def batchable(estimator):
+    """One point ``(P,)`` and key, or a stack ``(n, P)`` with ``n`` keys (vmap)."""
+    one = jax.jit(estimator)
+    many = jax.jit(jax.vmap(estimator))
+    return lambda theta, key: many(theta, key) if theta.ndim == 2 else one(theta, key)
+
+
+@batchable
 def outer_mean(theta, key):
     S = scores(theta, key)
     return S.T @ S / N
 
 
-@jax.jit
+@batchable
 def squared_mean_score(theta, key):  # (E[s])² instead of E[s²]
     m = scores(theta, key).mean(axis=0)
     return jnp.outer(m, m)
 
 
-@jax.jit
+@batchable
 def diag_wrong_axes(theta, key):  # mean over the parameter index j of s_i s_j
     S = scores(theta, key)
     return jnp.mean(jnp.einsum("ni,nj->nij", S, S), axis=(0, 2))
 
 
-@jax.jit
+@batchable
 def diag_correct(theta, key):
     return jnp.mean(scores(theta, key) ** 2, axis=0)
 
@@ -57,7 +64,11 @@ def test_exact_fisher_passes_without_spread():
     def exact(theta, key):
         return jnp.diag(jnp.array([jnp.exp(-2 * theta[1]), 2.0]))
 
-    assert_fisher_estimate_close(exact, "normal_logstd", n_samples=1, n_points=2)
+    assert_fisher_estimate_close(
+        exact, "normal_logstd", n_samples=1, n_points=2, batched=False
+    )
+    with pytest.raises(AssertionError, match=r"batched estimator\(thetas, keys\)"):
+        assert_fisher_estimate_close(exact, "normal_logstd", n_samples=1, n_points=2)
 
 
 def test_square_of_mean_score_is_named():
