@@ -425,7 +425,14 @@ def assert_policy_fvp_close(
         np.prod(jax.eval_shape(lambda p: apply_fn(p, states), params).shape[:-1])
     )
     for i, v in enumerate(vectors):
-        out = fn(params, states, v)
+        try:
+            out = fn(params, states, v)
+        except Exception as exc:
+            raise AssertionError(
+                f"fn(params, states, v) with {flat.size} weights and states of shape "
+                f"{jax.tree.map(jnp.shape, states)} raised {type(exc).__name__}: {exc}; "
+                "expected a pytree like params"
+            ) from exc
         try:
             got = np.asarray(ravel_pytree(out)[0])
         except Exception as e:

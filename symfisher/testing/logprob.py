@@ -134,6 +134,22 @@ def _tanh_hints(
     hints = []
     if latent:
         us = np.array([float(c.args[1]) for c in cases])
+        thetas = [np.asarray(c.args[0], np.float64) for c in cases]
+        gauss = np.array(
+            [
+                float(_ref(kernels("normal").log_prob, t, u))
+                for t, u in zip(thetas, us, strict=True)
+            ]
+        )
+        with np.errstate(divide="ignore"):
+            unsquashed = gauss - np.log(np.abs(1 - us**2))
+        ok = np.isfinite(got) & np.isfinite(unsquashed)
+        if ok.sum() >= 2 and np.allclose(got[ok], unsquashed[ok], rtol=1e-4, atol=1e-5):
+            hints.append(
+                "got matches log N(u) - log|1 - u²|: the tanh Jacobian applied to "
+                "the unsquashed sample u instead of to tanh(u)"
+            )
+            return hints
         err = np.where(np.isfinite(got), np.abs(got - exp), np.inf)
         w = int(np.argmax(err))
         a = np.abs(np.tanh(us).astype(dt).astype(np.float64))

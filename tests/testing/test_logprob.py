@@ -153,6 +153,29 @@ def test_action_clip_near_one_in_float32():
     )
 
 
+def test_jacobian_on_the_unsquashed_sample():
+    def lp(t, u):
+        return normal_lp(t, u) - jnp.log(jnp.abs(1 - u**2))
+
+    assert "applied to the unsquashed sample u" in _message(
+        lp, "tanh_gaussian", latent=True
+    )
+
+
+def test_rare_category_in_float32():
+    def naive(z, x):  # log of a softmax underflows for a rare category
+        return jnp.take_along_axis(jnp.log(jax.nn.softmax(z)), x[..., None], -1)[..., 0]
+
+    def stable(z, x):
+        return jnp.take_along_axis(jax.nn.log_softmax(z), x[..., None], -1)[..., 0]
+
+    rare = [[0.0, 2.0, -110.0], [1.0, -0.5, 0.3]]  # p_2 ~ 1e-48: 0 in float32
+    kw = {"dtype": jnp.float32, "n_samples": 2}
+    assert_log_prob_close(stable, "categorical_softmax", rare, **kw)
+    with pytest.raises(AssertionError, match="returned -inf where the reference"):
+        assert_log_prob_close(naive, "categorical_softmax", rare, **kw)
+
+
 def test_per_dimension_log_prob_not_summed():
     def lp(t, x):
         d = x.shape[-1]
