@@ -13,15 +13,19 @@ rounded arguments; the scale of each entry; lines naming the point), and
    (at least 3 of them) and the batched call must return the stacked single
    results (:func:`symfisher.testing.calls.check_batched`).
 
-A new assertion of a function of :math:`\theta` (say an entropy ``fn(theta)``) is
-then a list of cases and one call:
+A new assertion of a function of :math:`\theta` against a generated kernel is
+one call of :func:`check_theta_function`; an entropy assertion, say:
 
 .. code-block:: python
 
-    cases = [Case((theta,), ref(k.entropy, theta), 1 + abs(ref(...)), [...])
-             for theta in rounded_points(fam, points, n_points, seed, dt)]
-    check_cases(fn, "fn(theta)", (), cases, dt=dt, rtol=rtol, atol=atol,
-                batched=batched, label=fam.label(), scale_text="scale = ...")
+    def assert_entropy_close(fn, family, points=None, *, n_points=N_POINTS,
+                             seed=0, rtol=None, atol=0.0, dtype=None,
+                             batched=True, allow_boundary=False, path=None):
+        check_theta_function(
+            fn, family, "entropy", points=points, n_points=n_points, seed=seed,
+            rtol=rtol, atol=atol, dtype=dtype, batched=batched,
+            allow_boundary=allow_boundary, path=path,
+            scale=lambda h, theta: 1 + np.abs(h), scale_text="scale = 1 + |H|")
 """
 
 from __future__ import annotations
@@ -163,3 +167,76 @@ def check_cases(
             event_hint=event_hint,
         )
     return gots
+
+
+def check_theta_function(
+    fn: Callable,
+    family: Any,
+    kernel: str,
+    *,
+    points: Any = None,
+    n_points: int,
+    seed: int,
+    rtol: float | None,
+    atol: float,
+    dtype: Any,
+    batched: bool,
+    allow_boundary: bool,
+    path: Any,
+    scale: Callable[[np.ndarray, np.ndarray], np.ndarray],
+    scale_text: str,
+    hints: Hints | None = None,
+) -> None:
+    r"""Assert ``fn(theta)`` equals the generated kernel ``kernel(theta)`` at every point.
+
+    The whole of an assertion of a function of :math:`\theta` (an entropy, a
+    Fisher diagonal): points (rounded to ``dtype``, boundary with
+    ``allow_boundary``), float64 references at the rounded points (the limit
+    on the boundary), single and batched calls, the failure report.
+
+    Args:
+      fn: the user's ``fn(theta)``.
+      family: a catalog name or a family object.
+      kernel: the name of the generated kernel of the reference (``"entropy"``).
+      points: ``(n, P)`` points, or None for ``n_points`` seeded ones.
+      n_points: how many points to pick.
+      seed: their seed.
+      rtol: relative tolerance; None: :math:`\sqrt{\varepsilon}` of the output dtype.
+      atol: absolute tolerance.
+      dtype: dtype of ``theta`` passed to ``fn``.
+      batched: also check a batched call.
+      allow_boundary: points on the domain's closure.
+      path: folder of a user family's generated kernels.
+      scale: ``scale(expected, theta) -> scale`` of each entry.
+      scale_text: what the scale is, for the report.
+      hints: the assertion's hints on failure.
+    """
+    from symfisher.testing.failures import _entry_name
+    from symfisher.testing.points import inward, rounded_points
+    from symfisher.testing.setup import _check_atol, _dtype, _fmt, _ref, _resolve
+
+    fam = _resolve(family, path)
+    _check_atol(atol)
+    dt = _dtype(dtype)
+    pts = rounded_points(fam, points, n_points, seed, dt, allow_boundary)
+    ref = getattr(fam.kernels, kernel)
+    cases = []
+    for theta in pts:
+        exp = _ref(ref, inward(fam, theta))
+        cases.append(
+            Case((theta,), exp, scale(exp, theta), [f"  theta = {_fmt(theta)}"])
+        )
+    check_cases(
+        fn,
+        "fn(theta)",
+        np.shape(cases[0].expected),
+        cases,
+        dt=dt,
+        rtol=rtol,
+        atol=atol,
+        batched=batched,
+        label=fam.label(),
+        scale_text=scale_text,
+        entry_name=lambda e: _entry_name(fam, e) if len(e) else "value",
+        hints=hints,
+    )
