@@ -288,6 +288,11 @@ def assert_log_prob_close(
         hints=hints,
         event_hint=_EVENT_HINT,
         at="case",
+        source=(
+            "float64, exact in u: log N(u) - 2 (log 2 - |u| - softplus(-2|u|))"
+            if latent
+            else "generated closed form, float64"
+        ),
     )
 
 
