@@ -156,7 +156,7 @@ def _tanh_hints(
         if bad[w] and 1 - a[w] < 1e-5:
             sat = "rounds to ±1" if a[w] == 1 else "is within 1e-5 of ±1"
             hints.append(
-                f"worst at u = {us[w]:g}, where tanh(u) {sat} in {dt}: "
+                f"largest error at u = {us[w]:g}, where tanh(u) {sat} in {dt}: "
                 "log(1 - tanh(u)² + ε) or atanh(clip(a)) lose the tail there (tens "
                 "of nats at |u| = 12); compute from u: log(1 - tanh²u) = "
                 "2 (log 2 - u - softplus(-2u)), and the Gaussian term at u itself"

@@ -140,7 +140,7 @@ def test_log_one_minus_tanh_squared_plus_eps_in_float32():
         return normal_lp(t, u) - jnp.log(1 - jnp.tanh(u) ** 2 + 1e-6)
 
     msg = _message(lp, "tanh_gaussian", latent=True, dtype=jnp.float32)
-    assert "worst at u = " in msg and "log(1 - tanh(u)² + ε)" in msg
+    assert "largest error at u = " in msg and "log(1 - tanh(u)² + ε)" in msg
 
 
 def test_action_clip_near_one_in_float32():
