@@ -89,15 +89,19 @@ HAND = {
 @pytest.mark.parametrize("name", sorted(HAND))
 def test_correct_fisher_fvp_kl_pass(name):
     kl = HAND[name]
-    assert_fisher_close(fisher_of(kl), name)
-    assert_fvp_close(fvp_of(kl), name)
-    assert_kl_close(kl, name)
+    # vectorised over a leading batch axis: the oracle also checks batched calls
+    vec = jnp.vectorize
+    assert_fisher_close(jax.jit(vec(fisher_of(kl), signature="(p)->(p,p)")), name)
+    assert_fvp_close(jax.jit(vec(fvp_of(kl), signature="(p),(p)->(p)")), name)
+    assert_kl_close(jax.jit(vec(kl, signature="(p),(p)->()")), name)
+    # a single-point function with batched=False
+    assert_kl_close(kl, name, batched=False)
 
 
 def test_family_object_of_another_size_passes():
     fam = sf.family("categorical_softmax", K=5)
-    assert_fvp_close(fvp_of(kl_softmax), fam, n_points=3)
-    assert_kl_close(kl_softmax, fam, n_points=3)
+    assert_fvp_close(fvp_of(kl_softmax), fam, n_points=3, batched=False)
+    assert_kl_close(kl_softmax, fam, n_points=3, batched=False)
     # and a wrong size is a clear shape error
     with pytest.raises(AssertionError, match=r"returned shape \(3,\); expected \(5,\)"):
         assert_fvp_close(lambda t, v: v[:3], fam, n_points=1)
@@ -105,9 +109,15 @@ def test_family_object_of_another_size_passes():
 
 def test_caller_points_and_float32():
     pts = [[0.3, -0.2, 1.0], [1.5, 0.0, -1.0]]
-    assert_fvp_close(fvp_of(kl_softmax), "categorical_softmax", pts)
+    assert_fvp_close(fvp_of(kl_softmax), "categorical_softmax", pts, batched=False)
     # float32 inputs: the default rtol becomes sqrt(eps32) ~ 3.5e-4
-    assert_fvp_close(fvp_of(kl_softmax), "categorical_softmax", pts, dtype=jnp.float32)
+    assert_fvp_close(
+        fvp_of(kl_softmax),
+        "categorical_softmax",
+        pts,
+        dtype=jnp.float32,
+        batched=False,
+    )
 
 
 def damped_ng(kl, damping):
@@ -119,15 +129,15 @@ def damped_ng(kl, damping):
 
 
 def test_correct_natural_gradient_passes():
-    assert_natural_gradient_close(damped_ng(kl_gamma, 0.0), "gamma")
+    assert_natural_gradient_close(damped_ng(kl_gamma, 0.0), "gamma", batched=False)
     assert_natural_gradient_close(
-        damped_ng(kl_softmax, 0.1), "categorical_softmax", damping=0.1
+        damped_ng(kl_softmax, 0.1), "categorical_softmax", damping=0.1, batched=False
     )
 
     def pinv_ng(theta, g):  # minimum-norm solution on the singular softmax Fisher
         return jnp.linalg.pinv(fisher_of(kl_softmax)(theta), rtol=1e-10) @ g
 
-    assert_natural_gradient_close(pinv_ng, "categorical_softmax")
+    assert_natural_gradient_close(pinv_ng, "categorical_softmax", batched=False)
 
 
 # --------------------------------------------------------------------------
@@ -397,7 +407,7 @@ def test_params_strategy_draws_valid_points(name):
 def test_params_strategy_with_the_oracle():
     @given(theta=params_strategy("gamma"), v=direction_strategy("gamma"))
     def check(theta, v):
-        assert_fvp_close(fvp_of(kl_gamma), "gamma", [theta], vectors=[v])
+        assert_fvp_close(fvp_of(kl_gamma), "gamma", [theta], vectors=[v], batched=False)
 
     check()
 

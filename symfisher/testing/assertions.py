@@ -1,4 +1,4 @@
-"""The assertions: Fisher, FVP, KL, natural gradient, policy FVP."""
+"""The assertions: Fisher, FVP, natural gradient, policy FVP."""
 
 from __future__ import annotations
 
@@ -10,19 +10,24 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from symfisher.testing.compare import Case, check_cases
 from symfisher.testing.failures import _entry_name, _fail, _update, _Worst
-from symfisher.testing.hints import _constant_ratio, _matrix_hints, _ratio_hint
+from symfisher.testing.hints import (
+    _constant_ratio,
+    _damping_hint,
+    _matrix_hints,
+    _ratio_hint,
+)
+from symfisher.testing.points import inward, rounded_points
 from symfisher.testing.setup import (
     N_POINTS,
-    _call,
     _check_atol,
     _directions,
     _dtype,
-    _Fam,
     _fmt,
-    _points,
     _ref,
     _resolve,
+    _round,
     _rtol,
 )
 
@@ -37,6 +42,8 @@ def assert_fisher_close(
     rtol: float | None = None,
     atol: float = 0.0,
     dtype: Any = None,
+    batched: bool = True,
+    allow_boundary: bool = False,
     path: str | Path | None = None,
 ) -> None:
     r"""Assert ``fn(theta)`` equals the Fisher matrix :math:`F(\theta)` of ``family``.
@@ -52,7 +59,12 @@ def assert_fisher_close(
       seed: seed of the picked points.
       rtol: relative tolerance; default :math:`\sqrt{\varepsilon}` of ``fn``'s dtype.
       atol: absolute tolerance (default 0).
-      dtype: dtype of the arrays passed to ``fn`` (default JAX's default float).
+      dtype: dtype of the arrays passed to ``fn`` (default JAX's default float);
+        references are computed at the rounded values ``fn`` receives.
+      batched: also call ``fn`` on at least 3 stacked points (a leading batch
+        axis) and require the stacked single results.
+      allow_boundary: points may sit on the domain's closure where the
+        quantity has a finite limit (:mod:`symfisher.testing.points`).
       path: folder of a user family's generated kernels.
 
     Raises:
@@ -61,30 +73,31 @@ def assert_fisher_close(
     """
     fam = _resolve(family, path)
     _check_atol(atol)
-    pts, dt = _points(fam, points, n_points, seed), _dtype(dtype)
-    worst, rt = _Worst(), None
-    mats: dict[int, tuple[np.ndarray, np.ndarray]] = {}
-    for i, theta in enumerate(pts):
-        got = _call(fn, "fn(theta)", (fam.P, fam.P), jnp.asarray(theta, dt))
-        rt = _rtol(rtol, got) if rt is None else rt
-        F = _ref(fam.kernels.fisher, theta)
+    dt = _dtype(dtype)
+    pts = rounded_points(fam, points, n_points, seed, dt, allow_boundary)
+    cases = []
+    for theta in pts:
+        F = _ref(fam.kernels.fisher, inward(fam, theta))
         d = np.sqrt(np.abs(np.diag(F)))
-        _update(worst, i, got, F, np.outer(d, d), atol, rt)
-        mats[i] = (got.astype(np.float64), F)
-    if worst.failed:
-        G, F = mats[worst.point]
-        _fail(
-            "fn(theta)",
-            fam.label(),
-            worst,
-            len(pts),
-            _entry_name(fam, worst.entry),
-            [f"  theta = {_fmt(pts[worst.point])}"],
-            rt,
-            atol,
-            "scale = sqrt(F_ii F_jj)",
-            _matrix_hints(fam, pts[worst.point], G, F),
-        )
+        cases.append(Case((theta,), F, np.outer(d, d), [f"  theta = {_fmt(theta)}"]))
+
+    def hints(cs: Sequence[Case], gots: Sequence[np.ndarray], w: int) -> list[str]:
+        return _matrix_hints(fam, inward(fam, cs[w].args[0]), gots[w], cs[w].expected)
+
+    check_cases(
+        fn,
+        "fn(theta)",
+        (fam.P, fam.P),
+        cases,
+        dt=dt,
+        rtol=rtol,
+        atol=atol,
+        batched=batched,
+        label=fam.label(),
+        scale_text="scale = sqrt(F_ii F_jj)",
+        entry_name=lambda e: _entry_name(fam, e),
+        hints=hints,
+    )
 
 
 def _probe_matrix(
@@ -114,6 +127,8 @@ def assert_fvp_close(
     rtol: float | None = None,
     atol: float = 0.0,
     dtype: Any = None,
+    batched: bool = True,
+    allow_boundary: bool = False,
     path: str | Path | None = None,
 ) -> None:
     r"""Assert ``fn(theta, v)`` equals the Fisher-vector product :math:`F(\theta)\,v`.
@@ -131,7 +146,12 @@ def assert_fvp_close(
       seed: seed of the picked points and directions.
       rtol: relative tolerance; default :math:`\sqrt{\varepsilon}` of ``fn``'s dtype.
       atol: absolute tolerance (default 0).
-      dtype: dtype of the arrays passed to ``fn`` (default JAX's default float).
+      dtype: dtype of the arrays passed to ``fn`` (default JAX's default float);
+        references are computed at the rounded values ``fn`` receives.
+      batched: also call ``fn`` on at least 3 stacked points (a leading batch
+        axis) and require the stacked single results.
+      allow_boundary: points may sit on the domain's closure where the
+        quantity has a finite limit (:mod:`symfisher.testing.points`).
       path: folder of a user family's generated kernels.
 
     Raises:
@@ -140,7 +160,8 @@ def assert_fvp_close(
     """
     fam = _resolve(family, path)
     _check_atol(atol)
-    pts, dt = _points(fam, points, n_points, seed), _dtype(dtype)
+    dt = _dtype(dtype)
+    pts = rounded_points(fam, points, n_points, seed, dt, allow_boundary)
     if vectors is None:
         vs = _directions(len(pts), fam.P, seed)
     else:
@@ -154,142 +175,42 @@ def assert_fvp_close(
                 f"vectors must have shape {pts.shape} (one direction per point, P = "
                 f"{fam.P}); got shape {np.shape(vectors)}"
             )
-    worst, rt = _Worst(), None
-    for i, (theta, v) in enumerate(zip(pts, vs, strict=True)):
-        got = _call(
-            fn, "fn(theta, v)", (fam.P,), jnp.asarray(theta, dt), jnp.asarray(v, dt)
-        )
-        rt = _rtol(rtol, got) if rt is None else rt
-        exp = _ref(fam.kernels.fvp, theta, v)
-        d = np.sqrt(np.abs(_ref(fam.kernels.fisher_diag, theta)))
-        _update(worst, i, got, exp, d * np.sum(d * np.abs(v)), atol, rt)
-    if worst.failed:
-        theta, v = pts[worst.point], vs[worst.point]
+    vs = _round(vs, dt)
+    cases = []
+    for theta, v in zip(pts, vs, strict=True):
+        t = inward(fam, theta)
+        exp = _ref(fam.kernels.fvp, t, v)
+        d = np.sqrt(np.abs(_ref(fam.kernels.fisher_diag, t)))
+        ctx = [f"  theta = {_fmt(theta)}", f"  v     = {_fmt(v)}"]
+        cases.append(Case((theta, v), exp, d * np.sum(d * np.abs(v)), ctx))
+
+    def hints(cs: Sequence[Case], gots: Sequence[np.ndarray], w: int) -> list[str]:
+        theta = cs[w].args[0]
         G = _probe_matrix(fn, theta, fam.P, dt)
-        hints = []
-        if G is not None:
-            hints = _matrix_hints(fam, theta, G, _ref(fam.kernels.fisher, theta))
-            hints = [
-                h.replace("got ", "the matrix [fn(theta, e_j)] ", 1)
-                if h.startswith("got ")
-                else h
-                for h in hints
-            ]
-        _fail(
-            "fn(theta, v)",
-            fam.label(),
-            worst,
-            len(pts),
-            _entry_name(fam, worst.entry),
-            [f"  theta = {_fmt(theta)}", f"  v     = {_fmt(v)}"],
-            rt,
-            atol,
-            "scale = sqrt(F_ii) sum_j sqrt(F_jj) |v_j|",
-            hints,
-        )
+        if G is None:
+            return []
+        t = inward(fam, theta)
+        return [
+            h.replace("got ", "the matrix [fn(theta, e_j)] ", 1)
+            if h.startswith("got ")
+            else h
+            for h in _matrix_hints(fam, t, G, _ref(fam.kernels.fisher, t))
+        ]
 
-
-def _pairs(pts: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
-    """Pairs (p, q): each point with the next one, cyclically."""
-    n = len(pts)
-    if n < 2:
-        raise ValueError(f"assert_kl_close needs at least 2 points; got {n}")
-    return [(pts[i], pts[(i + 1) % n]) for i in range(n)]
-
-
-def assert_kl_close(
-    fn: Callable[[jax.Array, jax.Array], Any],
-    family: Any,
-    points: Any = None,
-    *,
-    n_points: int = N_POINTS,
-    seed: int = 0,
-    rtol: float | None = None,
-    atol: float = 0.0,
-    dtype: Any = None,
-    path: str | Path | None = None,
-) -> None:
-    r"""Assert ``fn(theta_p, theta_q)`` equals :math:`\mathrm{KL}(p_{\theta_p} \,\|\, p_{\theta_q})`.
-
-    The pairs are consecutive points (cyclically): :math:`(\theta_1,\theta_2),
-    \dots, (\theta_n, \theta_1)`, so both argument orders are met.
-
-    .. math:: |\mathrm{got} - \mathrm{KL}| \le \mathrm{atol} + \mathrm{rtol}\,|\mathrm{KL}|
-
-    Args:
-      fn: ``fn(theta_p, theta_q) -> scalar``.
-      family: a catalog name or a family object.
-      points: ``(n, P)`` parameter points, n >= 2; default seeded random ones.
-      n_points: how many points to pick when ``points`` is None.
-      seed: seed of the picked points and directions.
-      rtol: relative tolerance; default :math:`\sqrt{\varepsilon}` of ``fn``'s dtype.
-      atol: absolute tolerance (default 0).
-      dtype: dtype of the arrays passed to ``fn`` (default JAX's default float).
-      path: folder of a user family's generated kernels.
-
-    Raises:
-      AssertionError: naming the worst pair, expected vs got, and a hint (a
-        missing 1/2, raw logits instead of log-probabilities, swapped arguments).
-    """
-    fam = _resolve(family, path)
-    _check_atol(atol)
-    pts, dt = _points(fam, points, n_points, seed), _dtype(dtype)
-    pairs = _pairs(pts)
-    worst, rt = _Worst(), None
-    gots, exps = [], []
-    for i, (p, q) in enumerate(pairs):
-        got = _call(
-            fn, "fn(theta_p, theta_q)", (), jnp.asarray(p, dt), jnp.asarray(q, dt)
-        )
-        rt = _rtol(rtol, got) if rt is None else rt
-        exp = _ref(fam.kernels.kl, p, q)
-        _update(worst, i, got, exp, np.abs(exp), atol, rt)
-        gots.append(float(got))
-        exps.append(float(exp))
-    if worst.failed:
-        p, q = pairs[worst.point]
-        _fail(
-            "fn(theta_p, theta_q)",
-            fam.label(),
-            worst,
-            len(pairs),
-            "pair",
-            [f"  theta_p = {_fmt(p)}", f"  theta_q = {_fmt(q)}"],
-            rt,
-            atol,
-            "scale = |KL|",
-            _kl_hints(fam, pairs, np.array(gots), np.array(exps)),
-        )
-
-
-def _kl_hints(fam: _Fam, pairs: list, got: np.ndarray, exp: np.ndarray) -> list[str]:
-    if not np.isfinite(got).all():
-        return ["non-finite values in got"]
-    hints = []
-    c = _constant_ratio(got, exp, np.abs(exp))
-    if c is not None:
-        if abs(c - 2) < 1e-4:
-            hints.append("off by exactly 2 at every pair: KL missing its 1/2?")
-        elif abs(c - 0.5) < 1e-4:
-            hints.append("off by exactly 1/2 at every pair: an extra 1/2?")
-        else:
-            hints.append(f"off by a constant factor {c:.6g} at every pair")
-    k = fam.kernels
-    swapped = np.array([_ref(k.kl, q, p) for p, q in pairs])
-    if np.allclose(got, swapped, rtol=1e-6, atol=1e-12) and not np.allclose(
-        exp, swapped
-    ):
-        hints.append("got = KL(q || p): arguments swapped (KL is not symmetric)?")
-    if fam.name == "categorical_softmax":
-        from scipy.special import logsumexp
-
-        lse = [logsumexp(p) - logsumexp(q) for p, q in pairs]
-        if np.allclose(got - exp, lse, rtol=1e-6, atol=1e-9):
-            hints.append(
-                "got - expected = logsumexp(z_p) - logsumexp(z_q) at every pair: KL "
-                "computed on raw logits instead of log-probabilities (log_softmax)?"
-            )
-    return hints
+    check_cases(
+        fn,
+        "fn(theta, v)",
+        (fam.P,),
+        cases,
+        dt=dt,
+        rtol=rtol,
+        atol=atol,
+        batched=batched,
+        label=fam.label(),
+        scale_text="scale = sqrt(F_ii) sum_j sqrt(F_jj) |v_j|",
+        entry_name=lambda e: _entry_name(fam, e),
+        hints=hints,
+    )
 
 
 def assert_natural_gradient_close(
@@ -304,6 +225,8 @@ def assert_natural_gradient_close(
     rtol: float | None = None,
     atol: float = 0.0,
     dtype: Any = None,
+    batched: bool = True,
+    allow_boundary: bool = False,
     path: str | Path | None = None,
 ) -> None:
     r"""Assert ``fn(theta, g)`` equals the natural gradient :math:`(F(\theta) + \lambda I)^{-1} g`.
@@ -327,7 +250,12 @@ def assert_natural_gradient_close(
       seed: seed of the picked points and directions.
       rtol: relative tolerance; default :math:`\sqrt{\varepsilon}` of ``fn``'s dtype.
       atol: absolute tolerance (default 0).
-      dtype: dtype of the arrays passed to ``fn`` (default JAX's default float).
+      dtype: dtype of the arrays passed to ``fn`` (default JAX's default float);
+        references are computed at the rounded values ``fn`` receives.
+      batched: also call ``fn`` on at least 3 stacked points (a leading batch
+        axis) and require the stacked single results.
+      allow_boundary: points may sit on the domain's closure where the
+        quantity has a finite limit (:mod:`symfisher.testing.points`).
       path: folder of a user family's generated kernels.
 
     Raises:
@@ -340,7 +268,8 @@ def assert_natural_gradient_close(
         raise ValueError(f"damping must be >= 0; got {damping!r}")
     fam = _resolve(family, path)
     _check_atol(atol)
-    pts, dt = _points(fam, points, n_points, seed), _dtype(dtype)
+    dt = _dtype(dtype)
+    pts = rounded_points(fam, points, n_points, seed, dt, allow_boundary)
     if gradients is None:
         gs = _directions(len(pts), fam.P, seed + 7)
     else:
@@ -349,35 +278,36 @@ def assert_natural_gradient_close(
             raise ValueError(
                 f"gradients must have shape {pts.shape}; got shape {gs.shape}"
             )
-    worst, rt = _Worst(), None
-    cases = []
-    for i, (theta, g) in enumerate(zip(pts, gs, strict=True)):
-        got = _call(
-            fn, "fn(theta, g)", (fam.P,), jnp.asarray(theta, dt), jnp.asarray(g, dt)
-        )
-        rt = _rtol(rtol, got) if rt is None else rt
-        F = _ref(fam.kernels.fisher, theta)
+    gs = _round(gs, dt)
+    cases, mats = [], []
+    for theta, g in zip(pts, gs, strict=True):
+        F = _ref(fam.kernels.fisher, inward(fam, theta))
         x, kappa = _solve(F, g, damping)
-        _update(worst, i, got, x, np.full(fam.P, kappa * np.abs(x).max()), atol, rt)
-        cases.append((theta, g, got.astype(np.float64), F, x))
-    if worst.failed:
-        theta, g, got, F, x = cases[worst.point]
-        _fail(
-            "fn(theta, g)",
-            fam.label(),
-            worst,
-            len(pts),
-            _entry_name(fam, worst.entry),
-            [
-                f"  theta = {_fmt(theta)}",
-                f"  g     = {_fmt(g)}",
-                f"  damping = {damping:g}",
-            ],
-            rt,
-            atol,
-            "scale = cond(F + damping I) * max|x|",
-            _ng_hints(F, g, got, x, damping),
-        )
+        ctx = [
+            f"  theta = {_fmt(theta)}",
+            f"  g     = {_fmt(g)}",
+            f"  damping = {damping:g}",
+        ]
+        cases.append(Case((theta, g), x, np.full(fam.P, kappa * np.abs(x).max()), ctx))
+        mats.append(F)
+
+    def hints(cs: Sequence[Case], gots: Sequence[np.ndarray], w: int) -> list[str]:
+        return _ng_hints(mats[w], cs[w].args[1], gots[w], cs[w].expected, damping)
+
+    check_cases(
+        fn,
+        "fn(theta, g)",
+        (fam.P,),
+        cases,
+        dt=dt,
+        rtol=rtol,
+        atol=atol,
+        batched=batched,
+        label=fam.label(),
+        scale_text="scale = cond(F + damping I) * max|x|",
+        entry_name=lambda e: _entry_name(fam, e),
+        hints=hints,
+    )
 
 
 def _solve(F: np.ndarray, g: np.ndarray, damping: float) -> tuple[np.ndarray, float]:
@@ -395,6 +325,9 @@ def _ng_hints(
     w, U = np.linalg.eigh(F)
     null = U[:, w <= 1e-12 * w.max()]
     singular = null.shape[1] > 0
+    other = _damping_hint(F, g, got, damping)
+    if other:
+        return [other]
     if not np.isfinite(got).all():
         if singular:
             return [
@@ -526,7 +459,14 @@ def assert_policy_fvp_close(
         np.prod(jax.eval_shape(lambda p: apply_fn(p, states), params).shape[:-1])
     )
     for i, v in enumerate(vectors):
-        out = fn(params, states, v)
+        try:
+            out = fn(params, states, v)
+        except Exception as exc:
+            raise AssertionError(
+                f"fn(params, states, v) with {flat.size} weights and states of shape "
+                f"{jax.tree.map(jnp.shape, states)} raised {type(exc).__name__}: {exc}; "
+                "expected a pytree like params"
+            ) from exc
         try:
             got = np.asarray(ravel_pytree(out)[0])
         except Exception as e:

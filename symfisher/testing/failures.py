@@ -18,6 +18,7 @@ class _Worst:
     expected: float = 0.0
     scale: float = 0.0
     failed: int = 0
+    rel_max: float = 0.0  # largest |got - expected| / |expected| over all entries
 
 
 def _update(
@@ -35,6 +36,10 @@ def _update(
     safe = np.where(scale > 0, scale, np.finfo(float).tiny)
     excess = (err - atol) / safe
     j = np.unravel_index(int(np.argmax(excess)), excess.shape) if excess.ndim else ()
+    nz = (exp != 0) & np.isfinite(exp)
+    if np.any(nz):
+        rel = float(np.max(np.where(nz, err / np.where(nz, np.abs(exp), 1.0), 0.0)))
+        worst.rel_max = max(worst.rel_max, rel)
     bad = bool(np.any(err > atol + rtol * scale))
     if bad:
         worst.failed += 1
@@ -61,17 +66,19 @@ def _fail(
     scale_text: str,
     hints: list[str],
     at: str = "point",
+    source: str = "generated closed form, float64",
 ) -> None:
     lines = [
         f"{what} differs from symfisher ({fam_label}) at {worst.failed} of {n} {at}s; "
         f"worst {entry_name} at {at} {worst.point}:",
         *context,
-        f"  expected {worst.expected!r} (generated closed form, float64)",
+        f"  expected {worst.expected!r} ({source})",
         f"  got      {worst.got!r}",
         f"  |got - expected| = {abs(worst.got - worst.expected):.3g} > "
         f"atol + rtol * scale = {atol:g} + {rtol:.3g} * {worst.scale:.3g}  ({scale_text})",
     ]
-    lines += [f"  hint: {h}" for h in hints]
+    eps = _epsilon_hint(worst)
+    lines += [f"  hint: {h}" for h in ([*hints, eps] if eps else hints)]
     raise AssertionError("\n".join(lines))
 
 
@@ -80,4 +87,17 @@ def _entry_name(fam: _Fam, entry: tuple[int, ...]) -> str:
         return "value"
     return (
         f"entry {', '.join(map(str, entry))} ({', '.join(fam.names[i] for i in entry)})"
+    )
+
+
+def _epsilon_hint(worst: _Worst) -> str | None:
+    """A tiny relative error everywhere: an epsilon in a denominator, not a bug."""
+    r = worst.rel_max
+    if not (1e-12 < r < 1e-5 and np.isfinite(r)):
+        return None
+    suggest = 10.0 ** np.ceil(np.log10(2 * r))
+    return (
+        f"every entry agrees to a relative error of at most {r:.2g} (tiny: not an O(1) bug): "
+        "consistent with an ε added to a denominator or a "
+        f"variance (x / (v + 1e-8)); pass rtol={suggest:.0e} if intended"
     )

@@ -22,9 +22,19 @@ def _constant_ratio(
     return None
 
 
-def _ratio_hint(c: float, n_states: int | None = None) -> str | None:
+def _ratio_hint(
+    c: float, n_states: int | None = None, n_dims: int | None = None
+) -> str | None:
     def near(a: float) -> bool:
         return abs(c - a) <= 1e-4 * max(abs(a), 1e-12)
+
+    if n_dims and n_dims > 1 and near(1.0 / n_dims):
+        return (
+            f"off by exactly 1/d = 1/{n_dims} everywhere, d the number of action "
+            "dimensions: a mean over the action's dimensions where a sum was meant"
+            + (" (or a 1/2 applied twice)" if n_dims == 2 else "")
+            + "?"
+        )
 
     if abs(c) <= 1e-6:
         return (
@@ -39,6 +49,11 @@ def _ratio_hint(c: float, n_states: int | None = None) -> str | None:
         )
     if near(0.5):
         return "off by exactly 1/2 everywhere: a 1/2 applied twice (1/2 times the Hessian of KL)?"
+    if n_dims and n_dims > 1 and near(float(n_dims)):
+        return (
+            f"off by exactly d = {n_dims} everywhere, d the number of action "
+            "dimensions: summed over dimensions twice?"
+        )
     if near(-1.0):
         return "sign flipped: the Hessian of log p instead of minus it?"
     if n_states and n_states > 1 and near(float(n_states)):
@@ -68,6 +83,15 @@ def _logstd_hint(
     diag_g, diag_f = np.diag(G)[idx], np.diag(F)[idx]
     if not (np.isfinite(diag_g).all() and (diag_f != 0).all()):
         return None
+    names = ", ".join(fam.names[i] for i in idx)
+    if np.all(np.abs(G[idx, :]) <= 1e-12 * max(np.abs(F).max(), 1e-300)) and np.all(
+        np.abs(diag_f) > 0
+    ):
+        return (
+            f"the log σ rows and columns ({names}) are 0: the log σ block is "
+            "missing (log σ held constant, under stop_gradient, or left out of the "
+            "parameters the KL is differentiated in)?"
+        )
     ratio = diag_g / diag_f
     sigma = np.exp(theta[idx])
     for power in (-2, 2):
@@ -112,7 +136,9 @@ def _empirical_hint(
         A = np.stack([np.outer(s, s).ravel() for s in S], axis=1)
         w, *_ = np.linalg.lstsq(A, G.ravel(), rcond=None)
         fit = np.abs(A @ w - G.ravel()).max() <= 1e-6 * max(np.abs(G).max(), 1e-300)
-        if fit and np.abs(w - p).max() > 1e-3:
+        # empirical weights are frequencies: nonnegative, summing to 1
+        freq = w.min() >= -1e-9 and abs(w.sum() - 1) <= 1e-6
+        if fit and freq and np.abs(w - p).max() > 1e-3:
             return (
                 f"got = sum_x w_x s(x) s(x)^T with weights w = {_fmt(w)} instead of "
                 f"p(x) = {_fmt(p)}: the empirical Fisher (outer products of "
@@ -142,10 +168,49 @@ def _matrix_hints(
     scale = np.sqrt(np.outer(np.abs(np.diag(F)), np.abs(np.diag(F))))
     c = _constant_ratio(G, F, scale)
     if c is not None:
-        hints.append(_ratio_hint(c))
+        hints.append(_ratio_hint(c, n_dims=len(fam.family.variables)))
+    h = _probs_as_logits_hint(fam, theta, G)
+    if h:
+        return [*hints, h]
     for h in (_logstd_hint(fam, theta, G, F), _empirical_hint(fam, theta, G, F)):
         if h:
             hints.append(h)
     if not hints and not np.allclose(G, G.T, rtol=1e-6, atol=1e-12 * np.abs(G).max()):
         hints.append("got is not symmetric; a Fisher matrix is")
     return hints
+
+
+def _probs_as_logits_hint(fam: _Fam, theta: np.ndarray, G: np.ndarray) -> str | None:
+    """Softmax logits: is ``G`` the Fisher at softmax(theta) (probabilities as logits)?"""
+    if fam.name != "categorical_softmax" or not np.isfinite(G).all():
+        return None
+    z = np.asarray(theta, np.float64)
+    p = np.exp(z - z.max())
+    p /= p.sum()
+    Fp = _ref(fam.kernels.fisher, p)
+    if np.allclose(G, Fp, rtol=1e-6, atol=1e-12 * max(np.abs(Fp).max(), 1e-300)):
+        return (
+            "got equals the Fisher at softmax(theta): probabilities passed where "
+            "logits were expected (softmax applied twice)?"
+        )
+    return None
+
+
+def _damping_hint(
+    F: np.ndarray, g: np.ndarray, got: np.ndarray, damping: float
+) -> str | None:
+    r"""Does ``got`` solve :math:`(F + \lambda' I) x = g` for a damping other than ours?"""
+    got = np.asarray(got, np.float64)
+    if not np.isfinite(got).all() or not np.any(got):
+        return None
+    lam = float((g - F @ got) @ got / (got @ got))
+    res = np.abs(F @ got + lam * got - g).max()
+    if lam <= 0 or res > 1e-5 * max(np.abs(g).max(), 1e-300):
+        return None
+    if abs(lam - damping) <= 1e-3 * max(lam, damping):
+        return None
+    return (
+        f"got solves (F + λI) x = g with λ = {lam:.3g}, but the assertion's damping "
+        f"is {damping:g}: the damping differs (pass damping={lam:.3g} if your "
+        "solver is meant to use it)"
+    )

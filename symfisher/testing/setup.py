@@ -89,17 +89,15 @@ def _check_atol(atol: float) -> None:
 
 
 def _call(fn: Callable, what: str, shape: tuple[int, ...], *args: Any) -> np.ndarray:
-    """Call the user's function and check the shape of its output."""
-    out = fn(*args)
-    try:
-        arr = np.asarray(out)
-    except Exception as e:
-        raise AssertionError(
-            f"{what} returned {type(out).__name__}, not an array"
-        ) from e
-    if arr.shape != shape:
-        raise AssertionError(f"{what} returned shape {arr.shape}; expected {shape}")
-    return arr
+    """Call the user's function and check its output (see :func:`calls.call`)."""
+    from symfisher.testing.calls import call
+
+    return call(fn, what, shape, *args, finite=False)
+
+
+def _round(a: Any, dt: np.dtype) -> np.ndarray:
+    """``a`` rounded to ``dt`` (what the user's function receives), as float64."""
+    return np.asarray(np.asarray(a, np.float64).astype(dt), np.float64)
 
 
 def _ref(fn: Callable, *args: np.ndarray) -> np.ndarray:
