@@ -10,6 +10,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from symfisher.testing.backend import adapt, to_numpy
 from symfisher.testing.compare import Case, check_cases
 from symfisher.testing.failures import _entry_name, _fail, _update, _Worst
 from symfisher.testing.hints import (
@@ -45,6 +46,7 @@ def assert_fisher_close(
     batched: bool = True,
     allow_boundary: bool = False,
     path: str | Path | None = None,
+    backend: str | None = None,
 ) -> None:
     r"""Assert ``fn(theta)`` equals the Fisher matrix :math:`F(\theta)` of ``family``.
 
@@ -66,11 +68,15 @@ def assert_fisher_close(
       allow_boundary: points may sit on the domain's closure where the
         quantity has a finite limit (:mod:`symfisher.testing.points`).
       path: folder of a user family's generated kernels.
+      backend: ``None`` (detected), ``"jax"`` or ``"torch"``: the framework of
+        ``fn``; torch gets tensors of ``dtype`` (see
+        :mod:`symfisher.testing.backend`).
 
     Raises:
       AssertionError: naming the worst entry, the point, expected vs got, and a
         hint when the error matches a known bug pattern.
     """
+    fn = adapt(fn, backend, grad_args=(0,))
     fam = _resolve(family, path)
     _check_atol(atol)
     dt = _dtype(dtype)
@@ -108,7 +114,7 @@ def _probe_matrix(
         return None
     try:
         cols = [
-            np.asarray(fn(jnp.asarray(theta, dt), jnp.asarray(e, dt)), np.float64)
+            to_numpy(fn(np.asarray(theta, dt), np.asarray(e, dt))).astype(np.float64)
             for e in np.eye(P)
         ]
         return np.stack(cols, axis=1)
@@ -130,6 +136,7 @@ def assert_fvp_close(
     batched: bool = True,
     allow_boundary: bool = False,
     path: str | Path | None = None,
+    backend: str | None = None,
 ) -> None:
     r"""Assert ``fn(theta, v)`` equals the Fisher-vector product :math:`F(\theta)\,v`.
 
@@ -153,11 +160,15 @@ def assert_fvp_close(
       allow_boundary: points may sit on the domain's closure where the
         quantity has a finite limit (:mod:`symfisher.testing.points`).
       path: folder of a user family's generated kernels.
+      backend: ``None`` (detected), ``"jax"`` or ``"torch"``: the framework of
+        ``fn``; torch gets tensors of ``dtype`` (see
+        :mod:`symfisher.testing.backend`).
 
     Raises:
       AssertionError: as :func:`assert_fisher_close`; on failure the hint looks
         at the whole matrix ``[fn(theta, e_j)]_j`` at the worst point.
     """
+    fn = adapt(fn, backend, grad_args=(0,))
     fam = _resolve(family, path)
     _check_atol(atol)
     dt = _dtype(dtype)
@@ -228,6 +239,7 @@ def assert_natural_gradient_close(
     batched: bool = True,
     allow_boundary: bool = False,
     path: str | Path | None = None,
+    backend: str | None = None,
 ) -> None:
     r"""Assert ``fn(theta, g)`` equals the natural gradient :math:`(F(\theta) + \lambda I)^{-1} g`.
 
@@ -257,6 +269,9 @@ def assert_natural_gradient_close(
       allow_boundary: points may sit on the domain's closure where the
         quantity has a finite limit (:mod:`symfisher.testing.points`).
       path: folder of a user family's generated kernels.
+      backend: ``None`` (detected), ``"jax"`` or ``"torch"``: the framework of
+        ``fn``; torch gets tensors of ``dtype`` (see
+        :mod:`symfisher.testing.backend`).
 
     Raises:
       ValueError: for negative ``damping``.
@@ -264,6 +279,7 @@ def assert_natural_gradient_close(
         exploding results of an undamped solve of a singular Fisher, damping not
         applied, a plain gradient).
     """
+    fn = adapt(fn, backend, grad_args=(0,))
     if not damping >= 0:
         raise ValueError(f"damping must be >= 0; got {damping!r}")
     fam = _resolve(family, path)

@@ -86,7 +86,7 @@ def to_numpy(out: Any) -> np.ndarray:
     """
     if is_torch(out):
         t = out.detach().cpu()
-        if t.dtype.is_floating_point and t.dtype not in _NUMPY_FLOATS():
+        if t.dtype.is_floating_point and t.dtype not in _numpy_floats():
             t = t.double()
         return t.numpy()
     arr = np.asarray(out)
@@ -97,21 +97,34 @@ def to_numpy(out: Any) -> np.ndarray:
     return arr
 
 
-def _NUMPY_FLOATS() -> tuple:
+def _numpy_floats() -> tuple:
     import torch
 
     return (torch.float16, torch.float32, torch.float64)
 
 
-def _inputs(backend: str, arrs: Sequence[np.ndarray], grads: Sequence[bool]) -> list:
-    """The arguments in ``backend``: torch gets integers as int64 (its index dtype)."""
+def _inputs(arrs: Sequence[Any], grads: Sequence[bool], keys: Sequence[bool]) -> list:
+    """The arguments as torch tensors.
+
+    Integers become int64 (torch's index dtype); a JAX PRNG key (``uint32``,
+    last axis 2) becomes an int64 tensor of seeds, one per batch entry, for a
+    ``torch.Generator().manual_seed(int(seed))``.
+    """
     out = []
-    for a, g in zip(arrs, grads, strict=True):
-        dt = a.dtype
-        if backend == "torch" and np.issubdtype(dt, np.integer):
-            dt = np.dtype(np.int64)
-        out.append(to_input(a, backend, dt, requires_grad=g))
+    for a, g, k in zip(arrs, grads, keys, strict=True):
+        a = np.asarray(a)
+        if k:
+            a = (a[..., 0].astype(np.int64) << 31) ^ a[..., 1].astype(np.int64)
+        dt = np.dtype(np.int64) if np.issubdtype(a.dtype, np.integer) else a.dtype
+        out.append(to_input(a, "torch", dt, requires_grad=g))
     return out
+
+
+def _jax_inputs(args: Sequence[Any]) -> list:
+    """NumPy arrays as JAX arrays of their dtype; anything else as it is."""
+    import jax.numpy as jnp
+
+    return [jnp.asarray(a) if isinstance(a, np.ndarray) else a for a in args]
 
 
 def _returns_torch(out: Any) -> bool:
@@ -132,20 +145,28 @@ class Caller:
     fn: Callable
     backend: str | None = None
     grad_args: Sequence[int] = ()
+    key_args: Sequence[int] = ()
+
+    def _torch(self, args: Sequence[Any]) -> list:
+        n = range(len(args))
+        return _inputs(
+            args, [i in self.grad_args for i in n], [i in self.key_args for i in n]
+        )
 
     def __call__(self, *args: Any) -> Any:
-        """``fn(*args)``, ``args`` JAX or NumPy arrays; the raw output."""
-        arrs = [np.asarray(a) for a in args]
-        grads = [i in self.grad_args for i in range(len(arrs))]
-        if self.backend is not None:
-            return self.fn(*_inputs(self.backend, arrs, grads))
+        """``fn(*args)``: NumPy ``args`` become JAX arrays or torch tensors."""
+        if self.backend == "torch":
+            return self.fn(*self._torch(args))
+        jargs = _jax_inputs(args)
+        if self.backend == "jax":
+            return self.fn(*jargs)
         try:
-            out = self.fn(*_inputs("jax", arrs, grads))
+            out = self.fn(*jargs)
         except Exception as jax_error:
             if importlib.util.find_spec("torch") is None:
                 raise
             try:
-                out = self.fn(*_inputs("torch", arrs, grads))
+                out = self.fn(*self._torch(args))
             except Exception as torch_error:
                 jax_error.add_note(
                     "called with torch tensors instead, it raised "
@@ -160,12 +181,20 @@ class Caller:
         return out
 
 
-def adapt(fn: Callable, backend: str | None, grad_args: Sequence[int] = ()) -> Caller:
+def adapt(
+    fn: Callable,
+    backend: str | None,
+    grad_args: Sequence[int] = (),
+    key_args: Sequence[int] = (),
+) -> Caller:
     """``fn`` as a :class:`Caller`: it takes JAX/NumPy arguments whatever it speaks.
 
     Args:
       fn: the user's function.
       backend: None (detect), ``"jax"`` or ``"torch"``.
       grad_args: positions of the arguments torch gets with ``requires_grad``.
+      key_args: positions of JAX PRNG keys (torch gets int64 seeds).
     """
-    return Caller(fn, check_backend(backend), tuple(grad_args))
+    if isinstance(fn, Caller):
+        return fn
+    return Caller(fn, check_backend(backend), tuple(grad_args), tuple(key_args))

@@ -18,6 +18,8 @@ from typing import Any
 
 import numpy as np
 
+from symfisher.testing.backend import to_numpy
+
 #: Fewest points in a batched call: a batch of 1 or 2 hides sums and unpacking.
 MIN_BATCH = 3
 
@@ -66,7 +68,7 @@ def call(
             f"expected an array of shape {shape}"
         )
     try:
-        arr = np.asarray(out)
+        arr = to_numpy(out)
     except Exception as exc:
         raise AssertionError(
             f"{_called(what, args)} returned {type(out).__name__}, not an array; "
@@ -121,7 +123,7 @@ def check_batched(
       shape: the output shape of one call.
       rtol: the relative tolerance of the assertion.
       scales: the scale of each single result (broadcast to ``shape``).
-      stack: how one argument position is stacked (default ``jnp.stack``).
+      stack: how one argument position is stacked (default ``np.stack``).
       event_hint: said when the output has unreduced event axes.
 
     Raises:
@@ -129,11 +131,9 @@ def check_batched(
         sum or mean, said so), keeps event axes, or differs from the stacked
         single results.
     """
-    import jax.numpy as jnp
-
     n = max(MIN_BATCH, len(singles))
     idx = [i % len(singles) for i in range(n)]
-    stack = stack or (lambda xs: jnp.stack(xs))
+    stack = stack or (lambda xs: np.stack([np.asarray(x) for x in xs]))
     args = tuple(stack([singles[i][k] for i in idx]) for k in range(len(singles[0])))
     want = np.stack([np.asarray(results[i], np.float64) for i in idx])
     scale = np.stack(

@@ -34,7 +34,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import jax.numpy as jnp
 import numpy as np
 
 from symfisher.testing.calls import _called, call, check_batched
@@ -66,9 +65,9 @@ Hints = Callable[[Sequence[Case], Sequence[np.ndarray], int], list[str]]
 
 def _as_input(a: Any, dt: np.dtype) -> Any:
     if isinstance(a, np.ndarray) and np.issubdtype(a.dtype, np.floating):
-        return jnp.asarray(a, dt)
+        return np.asarray(a, dt)
     if isinstance(a, np.ndarray) and np.issubdtype(a.dtype, np.integer):
-        return jnp.asarray(a)
+        return np.asarray(a)
     return a
 
 
@@ -186,6 +185,7 @@ def check_theta_function(
     scale: Callable[[np.ndarray, np.ndarray], np.ndarray],
     scale_text: str,
     hints: Hints | None = None,
+    backend: str | None = None,
 ) -> None:
     r"""Assert ``fn(theta)`` equals the generated kernel ``kernel(theta)`` at every point.
 
@@ -210,11 +210,14 @@ def check_theta_function(
       scale: ``scale(expected, theta) -> scale`` of each entry.
       scale_text: what the scale is, for the report.
       hints: the assertion's hints on failure.
+      backend: the framework of ``fn`` (None: detected).
     """
+    from symfisher.testing.backend import adapt
     from symfisher.testing.failures import _entry_name
     from symfisher.testing.points import inward, rounded_points
     from symfisher.testing.setup import _check_atol, _dtype, _fmt, _ref, _resolve
 
+    fn = adapt(fn, backend)
     fam = _resolve(family, path)
     _check_atol(atol)
     dt = _dtype(dtype)

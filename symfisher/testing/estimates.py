@@ -22,10 +22,10 @@ from pathlib import Path
 from typing import Any
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 from scipy import stats
 
+from symfisher.testing.backend import adapt
 from symfisher.testing.calls import call
 from symfisher.testing.points import rounded_points
 from symfisher.testing.setup import _dtype, _Fam, _fmt, _ref, _resolve
@@ -108,6 +108,7 @@ def assert_fisher_estimate_close(
     dtype: Any = None,
     batched: bool = True,
     path: str | Path | None = None,
+    backend: str | None = None,
 ) -> None:
     r"""Assert a Monte Carlo estimator of the Fisher matrix (or its diagonal) is unbiased.
 
@@ -134,6 +135,9 @@ def assert_fisher_estimate_close(
         with fresh keys, and t-test those estimates too (random draws differ
         between a batched and a single call, so they are tested, not matched).
       path: folder of a user family's generated kernels.
+      backend: ``None`` (detected), ``"jax"`` or ``"torch"``: the framework of
+        ``estimator``; torch gets tensors of ``dtype`` (see
+        :mod:`symfisher.testing.backend`).
 
     Raises:
       ValueError: bad ``n_samples``, ``replicates``, ``alpha``.
@@ -141,6 +145,7 @@ def assert_fisher_estimate_close(
         and standard error, t and the p-value; hints for :math:`(E[s])^2`,
         wrong axes, a sum over samples.
     """
+    estimator = adapt(estimator, backend, grad_args=(0,), key_args=(1,))
     fam = _resolve(family, path)
     _check_int("n_samples", n_samples, 1)
     _check_int("replicates", replicates, 3)
@@ -164,7 +169,7 @@ def assert_fisher_estimate_close(
                             estimator,
                             f"estimator(theta, key) (point {i}, replicate {r})",
                             shape,
-                            jnp.asarray(theta, dt),
+                            np.asarray(theta, dt),
                             keys[i][r],
                         ).astype(np.float64)
                         for r in range(replicates)
@@ -238,7 +243,7 @@ def _batched_reps(
     n = len(pts)
     if n < 3:  # a batch of fewer than 3 hides sums over the batch: cycle
         pts = np.concatenate([pts] * 3)[: max(3, n)]
-    thetas = jnp.asarray(pts, dt)
+    thetas = np.asarray(pts, dt)
     out = []
     for r in range(replicates):
         ks = jax.random.split(jax.random.fold_in(key, r), len(pts))

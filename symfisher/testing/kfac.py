@@ -25,6 +25,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from symfisher.testing.backend import adapt, to_numpy
 from symfisher.testing.calls import _called
 from symfisher.testing.failures import _fail, _update, _Worst
 from symfisher.testing.hints import _constant_ratio
@@ -58,7 +59,7 @@ def _factors(out: Any, what: str, args: tuple, shapes: tuple) -> tuple:
         if not isinstance(out, (tuple, list)) or len(out) != 2:
             raise TypeError("not a pair")
         a, g = out
-        A, G = np.asarray(a, np.float64), np.asarray(g, np.float64)
+        A, G = to_numpy(a).astype(np.float64), to_numpy(g).astype(np.float64)
     except Exception as exc:
         raise AssertionError(
             f"{_called(what, args)} returned {type(out).__name__}; expected a pair "
@@ -87,6 +88,7 @@ def assert_kfac_close(
     atol: float = 0.0,
     dtype: Any = None,
     path: str | Path | None = None,
+    backend: str | None = None,
 ) -> None:
     r"""Assert ``fn(theta, states)`` returns the K-FAC factors ``(A, G)`` of a linear policy.
 
@@ -109,6 +111,9 @@ def assert_kfac_close(
       atol: absolute tolerance.
       dtype: dtype of ``theta`` and ``states`` passed to ``fn``.
       path: folder of user-generated kernels.
+      backend: ``None`` (detected), ``"jax"`` or ``"torch"``: the framework of
+        ``fn``; torch gets tensors of ``dtype`` (see
+        :mod:`symfisher.testing.backend`).
 
     Raises:
       ValueError: an unknown policy, states of a wrong shape.
@@ -116,6 +121,7 @@ def assert_kfac_close(
         (a factor from a mean-reduced loss, off by :math:`1/B^2`; a sum over
         states instead of a mean).
     """
+    fn = adapt(fn, backend, grad_args=(0,))
     from symfisher.kernels import kernels
 
     _check_atol(atol)
@@ -143,7 +149,7 @@ def assert_kfac_close(
     what = "fn(theta, states)"
     for i, theta in enumerate(pts):
         L, R = (np.asarray(x, np.float64) for x in _ref_pair(k, theta, S))
-        args = (jnp.asarray(theta, dt), jnp.asarray(S, dt))
+        args = (np.asarray(theta, dt), np.asarray(S, dt))
         try:
             out = fn(*args)
         except Exception as exc:
@@ -153,7 +159,7 @@ def assert_kfac_close(
             ) from exc
         A, G = _factors(out, what, args, (R.shape, L.shape))
         got, ref = np.kron(G, A), np.kron(L, R)
-        rt = _rtol(rtol, np.asarray(jax.tree.leaves(out)[0])) if rt is None else rt
+        rt = _rtol(rtol, to_numpy(out[0])) if rt is None else rt
         d = np.sqrt(np.abs(np.diag(ref)))
         _update(worst, i, got, ref, np.outer(d, d), atol, rt)
         mats.append((got, ref, theta))

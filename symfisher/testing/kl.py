@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 
+from symfisher.testing.backend import adapt
 from symfisher.testing.compare import Case, check_cases
 from symfisher.testing.hints import _constant_ratio
 from symfisher.testing.points import inward, on_boundary, rounded_points
@@ -55,6 +56,7 @@ def assert_kl_close(
     batched: bool = True,
     allow_boundary: bool = False,
     path: str | Path | None = None,
+    backend: str | None = None,
 ) -> None:
     r"""Assert ``fn(theta_p, theta_q)`` equals :math:`\mathrm{KL}(p_{\theta_p} \,\|\, p_{\theta_q})`.
 
@@ -84,12 +86,16 @@ def assert_kl_close(
         (:math:`p_i = 0`, logits :math:`-\infty`; the limit, :math:`0\log 0 = 0`);
         second arguments stay inside.
       path: folder of a user family's generated kernels.
+      backend: ``None`` (detected), ``"jax"`` or ``"torch"``: the framework of
+        ``fn``; torch gets tensors of ``dtype`` (see
+        :mod:`symfisher.testing.backend`).
 
     Raises:
       AssertionError: naming the worst pair, expected vs got, and a hint (a
         missing 1/2, raw logits instead of log-probabilities, swapped
         arguments, an ε in a denominator).
     """
+    fn = adapt(fn, backend, grad_args=())
     fam = _resolve(family, path)
     _check_atol(atol)
     dt = _dtype(dtype)

@@ -9,6 +9,7 @@ from typing import Any
 import jax
 import numpy as np
 
+from symfisher.testing.backend import adapt
 from symfisher.testing.compare import Case, check_cases
 from symfisher.testing.points import inward, rounded_points
 from symfisher.testing.samples import latent_log_prob, latent_outcomes, outcomes
@@ -206,6 +207,7 @@ def assert_log_prob_close(
     allow_boundary: bool = False,
     latent: bool = False,
     path: str | Path | None = None,
+    backend: str | None = None,
 ) -> None:
     r"""Assert ``fn(theta, x)`` equals :math:`\log p_\theta(x)` at outcomes drawn from the family.
 
@@ -240,6 +242,9 @@ def assert_log_prob_close(
         is exact in :math:`u`. In the action form, actions that round to ±1
         are outside the support and never passed.
       path: folder of a user family's generated kernels.
+      backend: ``None`` (detected), ``"jax"`` or ``"torch"``: the framework of
+        ``fn``; torch gets tensors of ``dtype`` (see
+        :mod:`symfisher.testing.backend`).
 
     Raises:
       ValueError: ``latent`` for another family; bad points, sizes, tolerances.
@@ -248,6 +253,7 @@ def assert_log_prob_close(
         squashed action or missing, saturation in float32, a sign, a
         normaliser of one's own, a per-dimension log-prob not summed).
     """
+    fn = adapt(fn, backend, grad_args=())
     fam = _resolve(family, path)
     _check_atol(atol)
     if latent and fam.name != "tanh_gaussian":
@@ -315,6 +321,7 @@ def assert_score_close(
     batched: bool = True,
     allow_boundary: bool = False,
     path: str | Path | None = None,
+    backend: str | None = None,
 ) -> None:
     r"""Assert ``fn(theta, x)`` equals the score :math:`\nabla_\theta \log p_\theta(x)`.
 
@@ -335,11 +342,15 @@ def assert_score_close(
       batched: also check a call on a stack of at least 3 pairs (``(n, P)`` out).
       allow_boundary: include points on the domain's closure.
       path: folder of a user family's generated kernels.
+      backend: ``None`` (detected), ``"jax"`` or ``"torch"``: the framework of
+        ``fn``; torch gets tensors of ``dtype`` (see
+        :mod:`symfisher.testing.backend`).
 
     Raises:
       AssertionError: naming the worst entry, with hints (a sign flip, which the
         score covariance :math:`E[s s^\top]` cannot see; a constant factor).
     """
+    fn = adapt(fn, backend, grad_args=(0,))
     from symfisher.testing.failures import _entry_name
     from symfisher.testing.hints import _constant_ratio
 

@@ -68,6 +68,8 @@ def _directions(n: int, P: int, seed: int) -> np.ndarray:
 
 
 def _dtype(dtype: Any) -> np.dtype:
+    if type(dtype).__module__ == "torch":  # torch.float32 -> float32
+        dtype = str(dtype).removeprefix("torch.")
     dt = np.dtype(jnp.zeros(()).dtype if dtype is None else dtype)
     if not np.issubdtype(dt, np.floating):
         raise ValueError(f"dtype must be a floating dtype; got {dt}")

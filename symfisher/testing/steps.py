@@ -20,6 +20,7 @@ import jax
 import numpy as np
 
 from symfisher.testing.assertions import _solve
+from symfisher.testing.backend import adapt
 from symfisher.testing.compare import Case, check_cases
 from symfisher.testing.failures import _entry_name
 from symfisher.testing.points import inward, rounded_points
@@ -125,6 +126,7 @@ def assert_trpo_step_close(
     dtype: Any = None,
     batched: bool = True,
     path: str | Path | None = None,
+    backend: str | None = None,
 ) -> None:
     r"""Assert ``step_fn(theta, g)`` is the TRPO step :math:`\sqrt{2\delta / g^\top x}\; x`, :math:`x = (F+\lambda I)^{-1} g`.
 
@@ -147,12 +149,16 @@ def assert_trpo_step_close(
       dtype: dtype of the arrays passed to ``step_fn``.
       batched: also call ``step_fn`` on at least 3 stacked ``(theta, g)`` pairs.
       path: folder of a user family's generated kernels.
+      backend: ``None`` (detected), ``"jax"`` or ``"torch"``: the framework of
+        ``step_fn``; torch gets tensors of ``dtype`` (see
+        :mod:`symfisher.testing.backend`).
 
     Raises:
       ValueError: ``max_kl`` not > 0, ``damping`` < 0, gradients of a wrong shape.
       AssertionError: naming the worst entry, with hints (a missing square
         root, δ for 2δ, F for F⁻¹, the plain gradient, a different damping).
     """
+    step_fn = adapt(step_fn, backend, grad_args=(0,))
     if not max_kl > 0:
         raise ValueError(f"max_kl must be > 0; got {max_kl!r}")
     if not damping >= 0:
