@@ -184,6 +184,21 @@ def _tanh_hints(
         if np.isfinite(got).all() and np.allclose(got, alt, rtol=1e-5, atol=1e-6):
             hints.append(text)
     near = 1 - np.abs(xs) < 1e-6
+    far = (1 - np.abs(xs) > 1e-3) & np.isfinite(got)
+    fit = max(1e-5, 100 * float(np.finfo(dt).eps))
+    for eps in (1e-4, 1e-5, 1e-6, 1e-7, 1e-8):
+        alt = gauss - np.log(1 - xs**2 + eps)
+        size = fit * (1 + np.abs(alt) + np.abs(np.arctanh(xs)))
+        close = np.abs(got - alt) <= size
+        shifted = (far & (np.abs(got - exp) > size)).any()  # shows away from ±1
+        if not hints and shifted and far.sum() >= 2 and np.all(close[far]):
+            hints.append(
+                f"got matches log N(atanh a) - log(1 - a² + ε) with ε = {eps:g} away "
+                "from ±1: the ε shifts every log-prob by about ε/(1 - a²) and "
+                f"dominates near saturation (error {np.max(np.abs(got - exp)):.3g} "
+                "nats here); use log1p(-a) + log1p(a), or compute from the "
+                "pre-squash u (latent=True)"
+            )
     if not hints and bad.any() and np.all(near[bad]) and not np.all(near):
         hints.append(
             "wrong only within 1e-6 of ±1: atanh(clip(a, -1 + ε, 1 - ε)) or "
