@@ -29,21 +29,45 @@ OF_X = ("log_prob", "score", "hessian_log_prob")
 OF_THETA = ("fisher", "fisher_diag", "fisher_sqrt")
 
 
-def _close(got, want, what):
-    got = got.detach().numpy() if isinstance(got, torch.Tensor) else np.asarray(got)
+#: (family, function) -> the largest relative difference allowed at the extreme
+#: points (never at the random ones), measured and explained: there the printed
+#: formula cancels, so each backend is off the 50-digit value by about
+#: cond x 1e-16, and the two differ by that much (figures from
+#: mpmath: gamma log_prob at a=1e4, b=3, x=1e4/3: torch 1.3e-14, JAX 3.3e-12
+#: off; gamma kl a=1e4 || 1.001e4: torch 1.3e-9, JAX 1.6e-9 off; beta score
+#: a=b=1e4, x=0.5: torch 8.9e-11, JAX 1.8e-11 off; von_mises F_11 at
+#: kappa=1e3 (1 - A/kappa - A^2, A = I1/I0): both 1.4e-11 off, torch's
+#: vectorised i0e/i1e round differently in a batch).
+CONDITIONED = {
+    ("gamma", "log_prob"): 1e-11,
+    ("gamma", "kl"): 1e-8,
+    ("beta", "log_prob"): 1e-10,
+    ("beta", "score"): 1e-9,
+    ("beta", "kl"): 1e-7,
+    ("von_mises", "cramer_rao"): 1e-9,
+    ("von_mises", "natural_gradient"): 1e-9,
+}
+N_RANDOM = 4
+
+
+def _close(got, want, what, rtol=RTOL):
+    """Entries equal to ``rtol`` (an array over axis 0, the points, or a number)."""
+    got = (
+        got.detach().cpu().numpy() if isinstance(got, torch.Tensor) else np.asarray(got)
+    )
     want = np.asarray(want)
     assert got.shape == want.shape, f"{what}: shape {got.shape} vs {want.shape}"
     # the floor is 1e-12 of the largest finite entry of each point (axis 0)
+    lead = (-1,) + (1,) * (want.ndim - 1)
     mag = np.where(np.isfinite(want), np.abs(want), 0.0).reshape(len(want), -1)
-    scale = np.max(mag, axis=1).reshape((-1,) + (1,) * (want.ndim - 1))
-    np.testing.assert_allclose(
-        got, want, rtol=RTOL, atol=0.0, equal_nan=True, err_msg=what
-    ) if False else None
-    bad = ~(
-        (np.abs(got - want) <= RTOL * np.abs(want) + ATOL_REL * scale)
-        | (got == want)
-        | (np.isnan(got) & np.isnan(want))
-    )
+    scale = np.max(mag, axis=1).reshape(lead)
+    rtol = np.broadcast_to(np.asarray(rtol, dtype=float), (len(want),)).reshape(lead)
+    with np.errstate(invalid="ignore"):
+        bad = ~(
+            (np.abs(got - want) <= rtol * np.abs(want) + ATOL_REL * scale)
+            | (got == want)
+            | (np.isnan(got) & np.isnan(want))
+        )
     assert not bad.any(), (
         f"{what}: {int(bad.sum())} of {bad.size} entries differ; first at "
         f"{tuple(int(i) for i in np.argwhere(bad)[0])}: torch "
@@ -56,7 +80,7 @@ def _points(name):
     fam = sf.family(name)
     rng = random.Random(f"torch:{name}")
     thetas, xs, qs = [], [], []
-    for _ in range(4):
+    for _ in range(N_RANDOM):
         pt, q = random_point(fam, rng), random_point(fam, rng)
         thetas.append([pt[p] for p in fam.params])
         qs.append([q[p] for p in fam.params])
@@ -102,7 +126,9 @@ def test_torch_kernels_equal_jax(name):
     for fn, args in cases:
         got, want = _both(name, fn, *args)
         if want is not None:
-            _close(got, want, f"{name}.{fn}")
+            rtol = np.full(len(theta), RTOL)
+            rtol[N_RANDOM:] = CONDITIONED.get((name, fn), RTOL)
+            _close(got, want, f"{name}.{fn}", rtol)
     t, j = sf.kernels(name, backend="torch"), sf.kernels(name)
     for got, want in zip(
         t.param_checks(torch.as_tensor(theta)), j.param_checks(theta), strict=True
