@@ -224,17 +224,6 @@ def _cmd_generate(args: argparse.Namespace) -> int:
     names = [n for n in args.names if n in known] if args.names else known
     pol_names = [n for n in args.names if n in pols] if args.names else pols
     jax = args.backend == "jax"
-    if not jax and pol_names:
-        if args.names:
-            raise SymfisherError(
-                f"no {args.backend} kernels for the policies "
-                f"{', '.join(pol_names)}: their templates are JAX only"
-            )
-        print(
-            f"note: the policies ({', '.join(pol_names)}) have JAX kernels only",
-            file=sys.stderr,
-        )
-        pol_names = []
     out = (
         Path(args.out)
         if args.out

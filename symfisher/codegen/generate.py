@@ -213,21 +213,12 @@ def policy_digest(name: str) -> str:
 
 
 def policy_text(name: str, backend: str | Backend = "jax") -> str:
-    """Source text of a built-in policy's kernel module.
-
-    Raises:
-      NotImplementedError: for ``backend="torch"``: the policy templates have
-        no PyTorch twins yet.
-    """
+    """Source text of a built-in policy's kernel module for ``backend``."""
     from symfisher.codegen.policy_module import policy_module_text
 
-    if _backend(backend) is not JAX:
-        raise NotImplementedError(
-            f"{name}: no PyTorch kernels for the state-conditioned policies yet "
-            "(their templates are JAX only)"
-        )
+    be = _backend(backend)
 
-    return tidy_source(policy_module_text(name, policy_digest(name)))
+    return tidy_source(policy_module_text(name, policy_digest(name), be.name))
 
 
 def book_update(steps: Mapping[str, str], whole: bool) -> tuple[Path, str, str]:
