@@ -225,6 +225,27 @@ LOG_PROB = [
         [-20.0, 0.3, 4.0],
     ),
     ("uniform", [2.5], lambda t: D.Uniform(0.0, t[..., 0]), [0.1, 2.4]),
+    (
+        "normal_var",
+        [0.3, 2.9],
+        lambda t: D.Normal(t[..., 0], t[..., 1].sqrt()),
+        [-2.0, 0.3, 4.0],
+    ),
+    (
+        "normal_logstd",
+        [0.3, -0.7],
+        lambda t: D.Normal(t[..., 0], t[..., 1].exp()),
+        [-2.0, 0.3, 4.0],
+    ),
+    ("poisson_log", [1.2], lambda t: D.Poisson(t[..., 0].exp()), [0.0, 2.0, 11.0]),
+    (
+        "tanh_gaussian",
+        [0.3, 0.8],
+        lambda t: D.TransformedDistribution(
+            D.Normal(t[..., 0], t[..., 1]), D.TanhTransform()
+        ),
+        [-0.9, 0.1, 0.95],
+    ),
 ]
 
 
@@ -276,6 +297,20 @@ KL = [
         lambda t: D.Categorical(logits=t),
     ),
     (
+        "normal_logstd",
+        [0.3, -0.7],
+        [-0.4, 0.6],
+        lambda t: D.Normal(t[..., 0], t[..., 1].exp()),
+    ),
+    ("poisson_log", [1.2], [-0.3], lambda t: D.Poisson(t[..., 0].exp())),
+    (
+        "diag_gaussian",
+        [0.3, -1.0, 0.2, -0.4],
+        [0.1, 0.5, -0.3, 0.7],
+        lambda t: D.Independent(D.Normal(t[..., :2], t[..., 2:].exp()), 1),
+    ),
+    ("uniform", [2.0], [3.5], lambda t: D.Uniform(0.0, t[..., 0])),
+    (
         "categorical",
         [0.2, 0.5],
         [0.6, 0.1],
@@ -289,6 +324,19 @@ def test_kl_equals_torch_distributions(name, p, q, dist):
     p, q = torch.tensor(p, dtype=F64), torch.tensor(q, dtype=F64)
     want = D.kl_divergence(dist(p), dist(q))
     torch.testing.assert_close(k(name).kl(p, q), want, rtol=1e-12, atol=1e-14)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="uniform's derived KL is log(theta_q/theta_p) for every pair; for "
+    "theta_p > theta_q the support of p is not inside q's and the KL is +inf "
+    "(torch.distributions says so); the JAX kernel has the same formula",
+)
+def test_uniform_kl_is_infinite_when_the_support_grows():
+    p, q = torch.tensor([3.5], dtype=F64), torch.tensor([2.0], dtype=F64)
+    want = D.kl_divergence(D.Uniform(0.0, p[0]), D.Uniform(0.0, q[0]))
+    assert math.isinf(want)
+    assert math.isinf(k("uniform").kl(p, q))
 
 
 def test_entropy_where_the_jax_module_has_one():

@@ -59,19 +59,28 @@ def test_torch_policy_kernels_equal_jax(name):
         for fn in ("log_prob", "score", "hessian_log_prob")
     ]
     cases += [("fisher_state", (theta, states))]
-    for w in (None, weights):
-        cases += [
-            (fn, (theta, states, w))
-            for fn in ("fisher", "fisher_diag", "fisher_sqrt", "kfac_fisher")
-        ]
-        cases += [("fvp", (theta, states, v, w)), ("kl", (theta, other, states, w))]
-        cases += [
-            ("natural_gradient", (theta, states, v, lam, w)) for lam in (0.0, 0.1)
-        ]
+    cases += [("fisher", (theta, states, None))]  # uniform weights
+    w = weights
+    cases += [
+        (fn, (theta, states, w))
+        for fn in ("fisher", "fisher_diag", "fisher_sqrt", "kfac_fisher")
+    ]
+    cases += [("fvp", (theta, states, v, w)), ("kl", (theta, other, states, w))]
+    cases += [("natural_gradient", (theta, states, v, lam, w)) for lam in (0.0, 0.1)]
     for fn, args in cases:
-        want = getattr(j, fn)(
-            *[a if a is None or isinstance(a, float) else jnp.asarray(a) for a in args]
-        )
+        # jitted (one compilation per function, not per operation); None and
+        # the damping stay Python values
+        arrays = [
+            i for i, a in enumerate(args) if not (a is None or isinstance(a, float))
+        ]
+
+        def call(*xs, fn=fn, args=args, arrays=arrays):
+            full = list(args)
+            for i, x in zip(arrays, xs, strict=True):
+                full[i] = x
+            return getattr(j, fn)(*full)
+
+        want = jax.jit(call)(*[jnp.asarray(args[i]) for i in arrays])
         got = getattr(t, fn)(
             *[a if a is None or isinstance(a, float) else T(a) for a in args]
         )
