@@ -43,6 +43,17 @@ def test_torch_kernels_load_without_sympy_or_jax():
     assert loaded == "[]"
 
 
+def test_torch_modules_name_no_jax():
+    """Every snippet the emitters write goes through the backend: a JAX name
+    (a new kernel printed with a literal ``jnp.``) fails here, not in a user's hands."""
+    from symfisher.kernels import catalog_dir
+
+    for path in sorted((catalog_dir() / "torch").glob("*.py")):
+        text = path.read_text(encoding="utf-8")
+        for jax_name in ("jnp.", "jss.", "jax.", "import jax"):
+            assert jax_name not in text, f"{path.name} names {jax_name}"
+
+
 def test_unknown_backend_is_named():
     with pytest.raises(ValueError, match="backend must be one of jax, torch"):
         sf.kernels("gamma", backend="numpy")
@@ -81,6 +92,10 @@ def test_fvp_is_double_backprop_of_kl_and_vmap_agrees():
         batch = torch.stack([theta, theta * 0.5])
         torch.testing.assert_close(
             torch.func.vmap(m.fvp)(batch, torch.stack([v, v])), m.fvp(batch, v)
+        )
+        torch.testing.assert_close(
+            torch.func.vmap(m.natural_gradient)(batch, torch.stack([v, v])),
+            m.natural_gradient(batch, v),
         )
         grad = torch.func.grad(lambda t, m=m, th=theta: m.kl(th, t))(theta * 0.9)
         assert torch.isfinite(grad).all()
