@@ -243,6 +243,7 @@ def main(argv: list[str] | None = None) -> int:
     import natural_bench
     import policy_bench
     import roofline
+    import torch_bench
     import verify_bench
 
     known = (
@@ -254,6 +255,7 @@ def main(argv: list[str] | None = None) -> int:
         *kfac_bench.CASES,
         *policy_bench.CASES,
         *natgrad_bench.CASES,
+        *torch_bench.CASES,
     )
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--only", nargs="*", metavar="CASE", help=", ".join(known))
@@ -284,6 +286,10 @@ def main(argv: list[str] | None = None) -> int:
         records += policy_bench.run(only, where)
     if not only or only & set(natgrad_bench.CASES):
         records += natgrad_bench.run(only, where)
+    if not only or only & set(torch_bench.CASES):
+        torch_records = torch_bench.run(only, where)
+        records += torch_records
+        print(torch_bench.table(torch_records))
     verifier = [r for r in records if r["case"] in verify_bench.CASES]
     natural = [r for r in records if r["case"] in natural_bench.CASES]
     policy = [r for r in records if r["case"] in policy_bench.CASES]
@@ -301,6 +307,7 @@ def main(argv: list[str] | None = None) -> int:
         and r["case"] not in natgrad_bench.CASES
         and r["case"] not in roofline.CASES
         and r["case"] not in kfac_bench.CASES
+        and not r["case"].startswith("torch_")
     ]
     if other:
         console.print(process_table(other, f"symfisher benchmarks ({where})"))

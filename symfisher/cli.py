@@ -157,6 +157,8 @@ def _family_file_command(args: argparse.Namespace) -> str:
     import shlex
 
     cmd = f"symfisher generate --family-file {shlex.quote(args.family_file)}"
+    if args.backend != "jax":
+        cmd += f" --backend {args.backend}"
     if args.out:
         cmd += f" --out {shlex.quote(args.out)}"
     if args.seconds is not None:
@@ -180,7 +182,7 @@ def _generate_family_file(args: argparse.Namespace) -> int:
     for fam in fams:
         d = derive(fam, seconds=args.seconds) if args.seconds else derive(fam)
         texts[f"{fam.name}.py"] = gen.module_text(
-            d, command=command, ranges=ranges.get(fam.name)
+            d, command=command, ranges=ranges.get(fam.name), backend=args.backend
         )
     if args.check:
         stale = gen.check(texts, out)
@@ -221,7 +223,12 @@ def _cmd_generate(args: argparse.Namespace) -> int:
     _check_names(args.names)
     names = [n for n in args.names if n in known] if args.names else known
     pol_names = [n for n in args.names if n in pols] if args.names else pols
-    out = Path(args.out) if args.out else catalog_dir()
+    jax = args.backend == "jax"
+    out = (
+        Path(args.out)
+        if args.out
+        else (catalog_dir() if jax else catalog_dir() / args.backend)
+    )
     start = time.perf_counter()
     texts: dict[str, str] = {}
     with (
@@ -231,14 +238,18 @@ def _cmd_generate(args: argparse.Namespace) -> int:
         task = progress.add_task("generating", total=len(names) + len(pol_names))
         for name in names:
             progress.update(task, description=f"generating {name}")
-            texts[f"{name}.py"] = gen.module_text(name)
+            texts[f"{name}.py"] = gen.module_text(name, backend=args.backend)
             progress.advance(task)
         for name in pol_names:
             progress.update(task, description=f"generating {name}")
-            texts[f"{name}.py"] = gen.policy_text(name)
+            texts[f"{name}.py"] = gen.policy_text(name, backend=args.backend)
             progress.advance(task)
         readme: tuple[Path, str, str] | None = None
-        if not args.names:  # the whole catalog: also CATALOG.md and the README table
+        if not args.names and not jax:
+            texts[gen.INIT_NAME] = gen.init_text(names + pol_names, args.backend)
+        if (
+            not args.names and jax
+        ):  # the whole catalog: also CATALOG.md and the README table
             from symfisher.publish import catalog, record
             from symfisher.publish.catalog_doc import replace_readme_block
 
@@ -263,7 +274,7 @@ def _cmd_generate(args: argparse.Namespace) -> int:
     book = None
     from symfisher.publish.catalog import readme_path
 
-    if out.resolve() == catalog_dir().resolve() and readme_path() is not None:
+    if jax and out.resolve() == catalog_dir().resolve() and readme_path() is not None:
         book = gen.book_update(trace.steps, whole=not args.names)
     if trace.unrecorded() or trace.cut:
         print(
@@ -274,7 +285,11 @@ def _cmd_generate(args: argparse.Namespace) -> int:
             f"with {outcomes.SCALE_ENV} > 1 on a busy one)",
             file=sys.stderr,
         )
-    fix = "symfisher generate" + (f" --out {args.out}" if args.out else "")
+    fix = (
+        "symfisher generate"
+        + ("" if jax else f" --backend {args.backend}")
+        + (f" --out {args.out}" if args.out else "")
+    )
     if args.check:
         stale = gen.check(texts, out)
         for extra in (readme, book):
@@ -458,7 +473,10 @@ def build_parser() -> argparse.ArgumentParser:
         "results do not depend on N",
     )
     d.set_defaults(fn=_cmd_derive)
-    g = sub.add_parser("generate", help="write the JAX kernel modules (generated/)")
+    g = sub.add_parser(
+        "generate",
+        help="write the JAX (generated/) or PyTorch (generated/torch/) kernel modules",
+    )
     g.add_argument(
         "names",
         nargs="*",
@@ -466,6 +484,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="catalog families or policies (default: the whole catalog)",
     )
     g.add_argument("--out", metavar="DIR", help="folder (default: the catalog kernels)")
+    g.add_argument(
+        "--backend",
+        choices=("jax", "torch"),
+        default="jax",
+        help="array library of the modules (default jax; torch writes "
+        "generated/torch/ by default, printed from the same expressions)",
+    )
     g.add_argument(
         "--check",
         action="store_true",

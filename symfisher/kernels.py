@@ -4,6 +4,7 @@ r"""Load generated kernel modules, without importing SymPy.
 
     k = symfisher.kernels("gamma")    # generated/gamma.py
     k.fisher(theta)                   # theta[..., :] = (a, b)
+    t = symfisher.kernels("gamma", backend="torch")  # generated/torch/gamma.py
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ from typing import Any
 from symfisher.errors import DomainError, FamilyError
 
 PACKAGE = "symfisher._generated"
+#: backend -> subfolder of the catalog folder holding its modules
+BACKEND_FOLDERS = {"jax": "", "torch": "torch"}
 _LOADED: dict[Path, ModuleType] = {}
 
 
@@ -38,24 +41,35 @@ def available(path: str | Path | None = None) -> list[str]:
     return sorted(p.stem for p in folder.glob("*.py") if not p.name.startswith("_"))
 
 
-def kernels(name: Any, path: str | Path | None = None) -> ModuleType:
+def kernels(
+    name: Any, path: str | Path | None = None, backend: str = "jax"
+) -> ModuleType:
     """The generated kernel module of a family.
 
     Args:
       name: a catalog name, or a family object (its ``name`` is used).
       path: folder the module was generated into (``symfisher generate --out``
-        or ``symfisher.generate(family, out)``); default the catalog folder.
+        or ``symfisher.generate(family, out)``); default the catalog folder
+        of ``backend``.
+      backend: ``"jax"`` (``generated/``) or ``"torch"`` (``generated/torch/``,
+        modules that need only PyTorch). Loading imports neither SymPy nor JAX.
 
     Raises:
       FamilyError: naming the folder and the kernels it holds when ``name`` has
         no module there.
+      ValueError: when ``backend`` is not one of the backends.
     """
+    if not isinstance(backend, str) or backend not in BACKEND_FOLDERS:
+        raise ValueError(
+            f"backend must be one of {', '.join(BACKEND_FOLDERS)}; got {backend!r}"
+        )
     name = getattr(name, "name", name)
     if not isinstance(name, str) or not name.isidentifier():
         raise FamilyError(
             f"name must be a family name (a Python identifier); got {name!r}"
         )
-    folder = Path(path) if path is not None else catalog_dir()
+    sub = BACKEND_FOLDERS[backend]
+    folder = Path(path) if path is not None else catalog_dir() / sub
     file = (folder / f"{name}.py").resolve()
     if file in _LOADED:
         return _LOADED[file]
@@ -66,11 +80,13 @@ def kernels(name: Any, path: str | Path | None = None) -> ModuleType:
             + (
                 ""
                 if path is None
-                else f". Run symfisher.generate(family, {str(folder)!r})"
+                else f". Run symfisher.generate(family, {str(folder)!r}"
+                + ("" if backend == "jax" else f", backend={backend!r}")
+                + ")"
             )
         )
     if path is None:
-        modname = f"{PACKAGE}.{name}"
+        modname = f"{PACKAGE}.{sub}.{name}" if sub else f"{PACKAGE}.{name}"
     else:
         tag = hashlib.sha256(str(file).encode()).hexdigest()[:12]
         modname = f"symfisher_kernels_{tag}.{name}"

@@ -13,15 +13,16 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from symfisher.codegen import quadrature
+from symfisher.codegen.backend import JAX, Backend
 from symfisher.codegen.emit import (
     CLOSED,
-    DOMAIN_GUARD,
     FIXED_SHAPE,
     QUAD_SOURCES,
     CodegenError,
     Guard,
     body,
     domain_checks,
+    domain_guard,
     function,
     header,
     kl_body,
@@ -32,7 +33,7 @@ from symfisher.codegen.emit import (
     support_conditions,
     unpack,
 )
-from symfisher.codegen.printer import KernelPrinter, identifier
+from symfisher.codegen.printer import identifier
 from symfisher.codegen.quadrature_kernels import (
     normalizer_note,
     quadrature_fisher,
@@ -51,6 +52,7 @@ def dense_module(
     command: str | None = None,
     numeric: bool = False,
     ranges: Mapping[str, tuple[float, float]] | None = None,
+    backend: Backend = JAX,
 ) -> str:
     """Module of a family with a fixed number of parameters.
 
@@ -64,10 +66,12 @@ def dense_module(
       ranges: parameter name -> ``(lo, hi)``: where a quadrature rule is
         chosen and its accuracy stated (default for each parameter:
         :func:`symfisher.codegen.quadrature.param_box`).
+      backend: the array library the module is printed for.
     """
     fam = d.family
     P = fam.n_params
-    printer = KernelPrinter()
+    B = backend
+    printer = B.printer()
     params, xs = fam.params, fam.variables
     theta_lines = ["theta = _theta(theta)", *unpack(params, "theta")]
     x_lines = (
@@ -142,6 +146,7 @@ def dense_module(
         extra,
         FIXED_SHAPE,
         command,
+        B,
     )
     if rule is not None:
         src += "\n\n" + quadrature.constants(rule)
@@ -154,7 +159,7 @@ def dense_module(
     )
     guard = Guard(bool(conds))
     if conds:
-        src += DOMAIN_GUARD
+        src += domain_guard(B)
     lines, outs = body(printer, [fam.log_density], ref_x, probe)
     inside = support_conditions(fam, printer)
     src += function(
@@ -169,7 +174,7 @@ def dense_module(
         ),
         guard.lines(theta_lines) + x_lines + lines,
         guard(
-            f"jnp.where({' & '.join(inside)}, {outs[0]}, -jnp.inf)"
+            B.call("where", " & ".join(inside), outs[0], f"-{B.inf}")
             if inside
             else outs[0]
         ),
@@ -180,7 +185,7 @@ def dense_module(
         "theta, x",
         r"Score :math:`\nabla_\theta \log p_\theta(x)`, shape ``(..., P)``.",
         guard.lines(theta_lines) + x_lines + lines,
-        guard(f"jnp.stack([{', '.join(outs)}], axis=-1)", 1),
+        guard(B.stack(outs, -1), 1),
     )
     lines, outs = body(printer, list(d.hessian), ref_x, probe)
     src += function(
@@ -188,7 +193,7 @@ def dense_module(
         "theta, x",
         r"Hessian :math:`\nabla^2_\theta \log p_\theta(x)`, shape ``(..., P, P)``.",
         guard.lines(theta_lines) + x_lines + lines,
-        guard(stack_matrix(outs, P), 2),
+        guard(stack_matrix(outs, P, B), 2),
     )
     if rule is not None:
         src += quadrature_nodes(fam, rule, printer)
@@ -201,7 +206,7 @@ def dense_module(
             r"Fisher information :math:`F(\theta)`, shape ``(..., P, P)``."
             + latex_note(F),
             guard.lines(theta_lines) + lines,
-            guard(stack_matrix(outs, P), 2),
+            guard(stack_matrix(outs, P, B), 2),
         )
         lines, outs = body(printer, [F[i, i] for i in range(P)], ref, probe)
         src += function(
@@ -209,26 +214,26 @@ def dense_module(
             "theta",
             r"Diagonal of the Fisher information, shape ``(..., P)``.",
             guard.lines(theta_lines) + lines,
-            guard(f"jnp.stack([{', '.join(outs)}], axis=-1)", 1),
+            guard(B.stack(outs, -1), 1),
         )
         src += function(
             "fvp",
             "theta, v",
             r"Fisher-vector product :math:`F(\theta) v`, shape ``(..., P)``.",
-            ["v = _theta(v, 'v')"],
-            "jnp.einsum('...ij,...j->...i', fisher(theta), v)",
+            [B.arg("v", "v", "theta")],
+            B.call("einsum", "'...ij,...j->...i'", "fisher(theta)", "v"),
         )
         src += function(
             "cramer_rao",
             "theta, n",
             r"Cramér–Rao bound :math:`F(\theta)^{-1} / n` for ``n`` i.i.d. draws.",
             [],
-            "jnp.linalg.inv(fisher(theta)) / n",
+            f"{B.linalg('inv', 'fisher(theta)')} / n",
         )
         nonzero = [(i, j) for i in range(P) for j in range(P) if F[i, j] != 0]
         src += dense_functions(P, nonzero, CLOSED, printer)
     elif quad_fisher and rule is not None:
-        src += quadrature_fisher(fam, rule, guard)
+        src += quadrature_fisher(fam, rule, guard, B)
         src += dense_functions(P, None, "quadrature", printer)
     else:
         reason = d.regularity or no_rule or "the Fisher information has no closed form"
@@ -254,7 +259,7 @@ def dense_module(
             guard.lines(
                 [
                     "theta_p = _theta(theta_p, 'theta_p')",
-                    "theta_q = _theta(theta_q, 'theta_q')",
+                    B.arg("theta_q", "theta_q", "theta_p"),
                     *unpack(params, "theta_p"),
                     *unpack(params, "theta_q", "_q"),
                     *lines,
@@ -265,7 +270,7 @@ def dense_module(
             guard(outs[0]),
         )
     elif quad_kl and rule is not None:
-        src += quadrature_kl(fam, rule, guard)
+        src += quadrature_kl(fam, rule, guard, B)
     else:
         src += (
             "\n\ndef kl(theta_p, theta_q):\n"

@@ -10,8 +10,9 @@ each with the accuracy estimated at generation time in its docstring.
 from __future__ import annotations
 
 from symfisher.codegen import quadrature
+from symfisher.codegen.backend import JAX, Backend, for_printer
 from symfisher.codegen.emit import Guard, function
-from symfisher.codegen.printer import KernelPrinter, identifier
+from symfisher.codegen.printer import StablePrinting, identifier
 from symfisher.codegen.rewrite import stable
 from symfisher.families.family import Family
 
@@ -51,19 +52,22 @@ def _accuracy(fam: Family, rule: quadrature.Rule, key: str, what: str) -> str:
     )
 
 
-def quadrature_nodes(fam: Family, rule: quadrature.Rule, printer: KernelPrinter) -> str:
+def quadrature_nodes(
+    fam: Family, rule: quadrature.Rule, printer: StablePrinting
+) -> str:
     """``_quad_nodes(theta)`` and ``_quad_terms(theta)`` of a quadrature module."""
+    B = for_printer(printer)
     used = (rule.x_of_y.free_symbols | rule.log_jacobian.free_symbols) - {quadrature.Y}
     lines = [
-        "theta = jax.lax.stop_gradient(theta)",
+        f"theta = {B.stop_gradient('theta')}",
         *[
             f"{identifier(p)} = theta[..., {i}, None]"
             for i, p in enumerate(fam.params)
             if p in used
         ],
-        "_y = jnp.asarray(_QUAD_Y, dtype=theta.dtype)",
-        "_lw = jnp.asarray(_QUAD_LOGW, dtype=theta.dtype)",
-        "_0 = jnp.zeros_like(theta[..., :1])",
+        f"_y = {B.constant('_QUAD_Y', 'theta')}",
+        f"_lw = {B.constant('_QUAD_LOGW', 'theta')}",
+        f"_0 = {B.call('zeros_like', 'theta[..., :1]')}",
     ]
     lj = (
         ""
@@ -86,11 +90,12 @@ def quadrature_nodes(fam: Family, rule: quadrature.Rule, printer: KernelPrinter)
         "    singular end, far in a tail; more of them in float32) would make the\n"
         "    sum NaN or inf; its true contribution is negligible.\n    ",
         [
-            "lwp = jnp.where(ok, log_w + lp, -jnp.inf)",
-            "ok = ok & (lwp > jnp.max(lwp, axis=-1, keepdims=True) - 80.0)",
+            f"lwp = {B.call('where', 'ok', 'log_w + lp', f'-{B.inf}')}",
+            f"ok = ok & (lwp > {B.call('max', 'lwp', axis=-1, keepdims=True)} - 80.0)",
             f"mid = x[..., {rule.n // 2}, None]",
         ],
-        "jnp.where(ok, x, mid), jnp.where(ok, log_w, -jnp.inf)",
+        f"{B.call('where', 'ok', 'x', 'mid')}, "
+        f"{B.call('where', 'ok', 'log_w', f'-{B.inf}')}",
     )
     src += function(
         "_quad_terms",
@@ -100,17 +105,20 @@ def quadrature_nodes(fam: Family, rule: quadrature.Rule, printer: KernelPrinter)
         [
             "x, log_w = _quad_nodes(theta)",
             "th = theta[..., None, :]",
-            "c = jax.lax.stop_gradient(th)",
+            f"c = {B.stop_gradient('th')}",
             "lp = log_prob(c, x)",
-            "ok = jnp.isfinite(lp) & jnp.all(jnp.isfinite(score(c, x)), axis=-1)",
+            f"ok = {B.call('isfinite', 'lp')} & "
+            + B.call("all", B.call("isfinite", "score(c, x)"), axis=-1),
             "x, log_w = _quad_keep(ok, lp, x, log_w)",
         ],
-        "jnp.exp(log_w + log_prob(th, x)), score(th, x)",
+        f"{B.call('exp', 'log_w + log_prob(th, x)')}, score(th, x)",
     )
     return src
 
 
-def quadrature_fisher(fam: Family, rule: quadrature.Rule, guard: Guard) -> str:
+def quadrature_fisher(
+    fam: Family, rule: quadrature.Rule, guard: Guard, B: Backend = JAX
+) -> str:
     """``fisher``, ``fisher_diag``, ``fvp``, ``cramer_rao`` by the rule."""
     rel = "relative error (to the largest entry)"
     src = function(
@@ -122,7 +130,7 @@ def quadrature_fisher(fam: Family, rule: quadrature.Rule, guard: Guard) -> str:
         r"s(\theta; x_i)\, s(\theta; x_i)^\top"
         "\n\n    " + _accuracy(fam, rule, "fisher", rel),
         guard.lines(["theta = _theta(theta)", "wp, s = _quad_terms(theta)"]),
-        guard("jnp.einsum('...n,...ni,...nj->...ij', wp, s, s)", 2),
+        guard(B.call("einsum", "'...n,...ni,...nj->...ij'", "wp", "s", "s"), 2),
     )
     src += function(
         "fisher_diag",
@@ -130,7 +138,7 @@ def quadrature_fisher(fam: Family, rule: quadrature.Rule, guard: Guard) -> str:
         "Diagonal of the Fisher information, shape ``(..., P)``, by quadrature.\n\n"
         "    " + _accuracy(fam, rule, "fisher", rel),
         guard.lines(["theta = _theta(theta)", "wp, s = _quad_terms(theta)"]),
-        guard("jnp.einsum('...n,...ni->...i', wp, s * s)", 1),
+        guard(B.call("einsum", "'...n,...ni->...i'", "wp", "s * s"), 1),
     )
     src += function(
         "fvp",
@@ -143,12 +151,12 @@ def quadrature_fisher(fam: Family, rule: quadrature.Rule, guard: Guard) -> str:
         guard.lines(
             [
                 "theta = _theta(theta)",
-                "v = _theta(v, 'v')",
+                B.arg("v", "v", "theta"),
                 "wp, s = _quad_terms(theta)",
-                "sv = jnp.einsum('...ni,...i->...n', s, v)",
+                f"sv = {B.call('einsum', repr('...ni,...i->...n'), 's', 'v')}",
             ]
         ),
-        guard("jnp.einsum('...n,...ni->...i', wp * sv, s)", 1),
+        guard(B.call("einsum", "'...n,...ni->...i'", "wp * sv", "s"), 1),
     )
     src += function(
         "cramer_rao",
@@ -162,12 +170,14 @@ def quadrature_fisher(fam: Family, rule: quadrature.Rule, guard: Guard) -> str:
             f"relative error (to the largest entry; where cond F < {quadrature.MAX_COND:.0e})",
         ),
         [],
-        "jnp.linalg.inv(fisher(theta)) / n",
+        f"{B.linalg('inv', 'fisher(theta)')} / n",
     )
     return src
 
 
-def quadrature_kl(fam: Family, rule: quadrature.Rule, guard: Guard) -> str:
+def quadrature_kl(
+    fam: Family, rule: quadrature.Rule, guard: Guard, B: Backend = JAX
+) -> str:
     """``kl`` by the rule, with nodes placed for ``theta_p``."""
     return function(
         "kl",
@@ -189,22 +199,32 @@ def quadrature_kl(fam: Family, rule: quadrature.Rule, guard: Guard) -> str:
         guard.lines(
             [
                 "theta_p = _theta(theta_p, 'theta_p')",
-                "theta_q = _theta(theta_q, 'theta_q')",
-                "theta_p, theta_q = jnp.broadcast_arrays(theta_p, theta_q)",
+                B.arg("theta_q", "theta_q", "theta_p"),
+                "theta_p, theta_q = "
+                + B.call("broadcast_arrays", "theta_p", "theta_q"),
                 "x, log_w = _quad_nodes(theta_p)",
-                "cp = jax.lax.stop_gradient(theta_p[..., None, :])",
-                "cq = jax.lax.stop_gradient(theta_q[..., None, :])",
+                f"cp = {B.stop_gradient('theta_p[..., None, :]')}",
+                f"cq = {B.stop_gradient('theta_q[..., None, :]')}",
                 "lp = log_prob(cp, x)",
-                "ok = jnp.isfinite(lp) & jnp.isfinite(log_prob(cq, x))",
-                "ok = ok & jnp.all(jnp.isfinite(score(cp, x)), axis=-1)",
+                f"ok = {B.call('isfinite', 'lp')} & "
+                + B.call("isfinite", "log_prob(cq, x)"),
+                "ok = ok & "
+                + B.call("all", B.call("isfinite", "score(cp, x)"), axis=-1),
                 "x, log_w = _quad_keep(ok, lp, x, log_w)",
                 "lp = log_prob(theta_p[..., None, :], x)",
                 "lq = log_prob(theta_q[..., None, :], x)",
-                "ds = jnp.einsum('...ni,...i->...n', score(theta_p[..., None, :], x),"
-                " theta_q - theta_p)",
+                "ds = "
+                + B.call(
+                    "einsum",
+                    "'...ni,...i->...n'",
+                    "score(theta_p[..., None, :], x)",
+                    "theta_q - theta_p",
+                ),
             ],
             "theta_p",
             "theta_q",
         ),
-        guard("jnp.sum(jnp.exp(log_w + lp) * (lp - lq + ds), axis=-1)"),
+        guard(
+            B.call("sum", f"{B.call('exp', 'log_w + lp')} * (lp - lq + ds)", axis=-1)
+        ),
     )

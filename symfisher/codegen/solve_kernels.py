@@ -22,8 +22,9 @@ from typing import NamedTuple
 
 import sympy as sp
 
+from symfisher.codegen.backend import for_printer
 from symfisher.codegen.emit import function, stack_matrix
-from symfisher.codegen.printer import KernelPrinter
+from symfisher.codegen.printer import StablePrinting
 
 #: the most parameters whose inverse and Cholesky factor are printed in closed form
 MAX_SYMBOLIC = 3
@@ -57,7 +58,7 @@ def used_entries(P: int, nonzero: Pattern | None) -> list[tuple[int, int]]:
 
 
 def _print(
-    printer: KernelPrinter, exprs: list[sp.Expr], prefix: str
+    printer: StablePrinting, exprs: list[sp.Expr], prefix: str
 ) -> tuple[list[str], list[str]]:
     repl, reduced = sp.cse(
         exprs, symbols=sp.numbered_symbols(prefix), order="canonical"
@@ -67,7 +68,7 @@ def _print(
 
 
 def solve_lines(
-    P: int, nonzero: Pattern | None, printer: KernelPrinter
+    P: int, nonzero: Pattern | None, printer: StablePrinting
 ) -> tuple[list[str], list[str]]:
     r"""Statements and outputs of :math:`x = A^{-1} g` over names ``a_i_j``, ``g_i``.
 
@@ -81,7 +82,7 @@ def solve_lines(
 
 
 def cholesky_lines(
-    P: int, nonzero: Pattern | None, printer: KernelPrinter
+    P: int, nonzero: Pattern | None, printer: StablePrinting
 ) -> tuple[list[str], list[str]]:
     r"""Statements and the ``P * P`` entries (row-major) of :math:`R`, :math:`R^\top R = A`."""
     A = _matrix(P, nonzero)
@@ -93,7 +94,7 @@ def dense_functions(
     P: int,
     nonzero: Pattern | None,
     source: str,
-    printer: KernelPrinter,
+    printer: StablePrinting,
 ) -> str:
     """``natural_gradient`` and ``fisher_sqrt`` of a module with a ``fisher(theta)``.
 
@@ -106,8 +107,9 @@ def dense_functions(
       printer: the kernel printer.
     """
     symbolic = P <= MAX_SYMBOLIC
+    B = for_printer(printer)
     head = [
-        "g = _theta(g, 'g')",
+        B.arg("g", "g", "theta"),
         "lam = _damping(damping, g)",
         "F = fisher(theta)",
     ]
@@ -115,7 +117,7 @@ def dense_functions(
         e = elementwise(lambda i, j: f"F[..., {i}, {j}]", P, nonzero, printer)
         g_lines = [f"g_{i} = g[..., {i}]" for i in range(P)]
         ng_lines = head + e.damped_entries + g_lines + e.solve
-        ng_ret = f"jnp.stack([{', '.join(e.x)}], axis=-1)"
+        ng_ret = B.stack(e.x, -1)
         how = (
             "Printed from the adjugate of a symmetric matrix with the Fisher's zero\n"
             "    pattern (Cramer's rule), elementwise over the leading axes."
@@ -123,12 +125,12 @@ def dense_functions(
     else:
         ng_lines = [
             *head,
-            "A = F + lam[..., None, None] * jnp.eye(F.shape[-1], dtype=F.dtype)",
-            "shape = jnp.broadcast_shapes(A.shape[:-2], g.shape[:-1])",
-            "A = jnp.broadcast_to(A, (*shape, *A.shape[-2:]))",
-            "g = jnp.broadcast_to(g, (*shape, g.shape[-1]))",
+            f"A = F + lam[..., None, None] * {B.eye('F.shape[-1]', 'F')}",
+            f"shape = {B.call('broadcast_shapes', 'A.shape[:-2]', 'g.shape[:-1]')}",
+            f"A = {B.call('broadcast_to', 'A', '(*shape, *A.shape[-2:])')}",
+            f"g = {B.call('broadcast_to', 'g', '(*shape, g.shape[-1])')}",
         ]
-        ng_ret = "jnp.linalg.solve(A, g[..., None])[..., 0]"
+        ng_ret = f"{B.linalg('solve', 'A', 'g[..., None]')}[..., 0]"
         how = "By a batched ``P x P`` solve (LU with partial pivoting)."
     src = function(
         "natural_gradient",
@@ -142,14 +144,16 @@ def dense_functions(
     )
     if symbolic:
         sq_lines = ["F = fisher(theta)", *e.entries, *e.cholesky]
-        sq_ret = stack_matrix([o if o != "0" else "0.0 * F[..., 0, 0]" for o in e.R], P)
+        sq_ret = stack_matrix(
+            [o if o != "0" else "0.0 * F[..., 0, 0]" for o in e.R], P, B
+        )
         how = (
             "Printed from the Cholesky factorisation of a symmetric matrix with the\n"
             "    Fisher's zero pattern."
         )
     else:
         sq_lines = ["F = fisher(theta)"]
-        sq_ret = "jnp.swapaxes(jnp.linalg.cholesky(F), -1, -2)"
+        sq_ret = B.call("swapaxes", B.linalg("cholesky", "F"), "-1", "-2")
         how = "The transposed Cholesky factor of ``fisher(theta)``."
     src += function(
         "fisher_sqrt",
@@ -198,7 +202,7 @@ def elementwise(
     names: Callable[[int, int], str],
     P: int,
     nonzero: Pattern | None,
-    printer: KernelPrinter,
+    printer: StablePrinting,
 ) -> Printed:
     """Solve and Cholesky statements over entries named by ``names(i, j)``.
 

@@ -21,9 +21,11 @@ at several sizes (``tests/codegen``); the coordinate structure is proved at
 generation time (the family's log-density minus the sum of base log-densities
 simplifies to zero).
 
-The JAX code that SymPy does not print (the softmax and simplex kernels, the
+The code that SymPy does not print (the softmax and simplex kernels, the
 size checks in ``_theta``, ``_blockdiag``) lives in ``structured_*.py`` of
-:mod:`symfisher.codegen.templates`, read as text.
+:mod:`symfisher.codegen.templates`, read as text; ``structured_*_torch.py``
+hold the PyTorch twins of the kernels (the size checks and the constants
+serve both backends).
 """
 
 from __future__ import annotations
@@ -33,7 +35,8 @@ from dataclasses import dataclass
 import sympy as sp
 
 from symfisher.codegen import emit, solve_kernels, templates
-from symfisher.codegen.printer import KernelPrinter, identifier
+from symfisher.codegen.backend import JAX, Backend
+from symfisher.codegen.printer import StablePrinting, identifier
 from symfisher.derive.derivation import Derivation
 from symfisher.derive.simplify import tidy
 from symfisher.families.family import Family
@@ -86,14 +89,22 @@ def size_shape_check(kind: str, B: int = 1) -> str:
     return templates.fill(templates.section(SIZES, "at least"), LOW=low)
 
 
-def coordinates_module(d: Derivation, base: Derivation, digest: str) -> str:
+def _template(name: str, backend: Backend) -> str:
+    """The template of a structure's kernels for ``backend``."""
+    return name if backend is JAX else f"{name}_{backend.name}"
+
+
+def coordinates_module(
+    d: Derivation, base: Derivation, digest: str, backend: Backend = JAX
+) -> str:
     """Elementwise kernels over ``d`` independent coordinates of ``base``."""
+    be = backend
     fam, bf = d.family, base.family
     B = bf.n_params
     if len(bf.variables) != 1:
         raise emit.CodegenError(f"{bf.name}: a coordinate base needs one variable")
     _prove_coordinates(fam, bf)
-    printer = KernelPrinter()
+    printer = be.printer()
     names = [identifier(p) for p in bf.params]
     x = identifier(bf.variables[0])
     theta_lines = [
@@ -114,7 +125,7 @@ def coordinates_module(d: Derivation, base: Derivation, digest: str) -> str:
         f"BASE = {bf.name!r}\nDOMAIN_CHECKS = {tuple(msgs)!r}\n"
         "REGULAR = True\nREGULARITY = None\n"
         + emit.provenance_text(emit.ALL_CLOSED)
-        + templates.section(COORDINATES, "blockdiag")
+        + templates.section(_template(COORDINATES, be), "blockdiag")
     )
     doc = (
         f"Kernels of the {fam.name} family: {fam.description}.\n\n"
@@ -130,6 +141,7 @@ def coordinates_module(d: Derivation, base: Derivation, digest: str) -> str:
         tuple(bf.param_names),
         extra,
         size_shape_check("coordinates", B),
+        backend=be,
     )
     src += emit.function(
         "param_checks",
@@ -144,7 +156,7 @@ def coordinates_module(d: Derivation, base: Derivation, digest: str) -> str:
         "theta, x",
         r"Log-density :math:`\sum_i \log q(x_i; \theta_i)`.",
         theta_lines + x_lines + lines,
-        f"jnp.sum({outs[0]}, axis=-1)",
+        be.call("sum", outs[0], axis=-1),
     )
     lines, outs = emit.body(printer, list(base.score), ref_x, probe)
     src += emit.function(
@@ -152,7 +164,7 @@ def coordinates_module(d: Derivation, base: Derivation, digest: str) -> str:
         "theta, x",
         r"Score, shape ``(..., B d)``.",
         theta_lines + x_lines + lines,
-        f"jnp.concatenate([{', '.join(outs)}], axis=-1)",
+        be.concat(outs, -1),
     )
     lines, outs = emit.body(printer, list(base.hessian), ref_x, probe)
     src += emit.function(
@@ -177,7 +189,7 @@ def coordinates_module(d: Derivation, base: Derivation, digest: str) -> str:
         "theta",
         r"Diagonal of the Fisher information, shape ``(..., B d)``, in O(d).",
         theta_lines + lines,
-        f"jnp.concatenate([{', '.join(outs)}], axis=-1)",
+        be.concat(outs, -1),
     )
     nz = [(i, j) for i in range(B) for j in range(B) if F[i, j] != 0]
     lines, outs = emit.body(printer, [F[i, j] for i, j in nz], ref, probe)
@@ -185,7 +197,7 @@ def coordinates_module(d: Derivation, base: Derivation, digest: str) -> str:
     for (i, j), out in zip(nz, outs, strict=True):
         terms[i].append(f"{out} * v_{j}")
     v_lines = [
-        "v = _theta(v, 'v')",
+        be.arg("v", "v", "theta"),
         *[f"v_{j} = v[..., {j} * d : {j + 1} * d]" for j in range(B)],
     ]
     src += emit.function(
@@ -193,10 +205,12 @@ def coordinates_module(d: Derivation, base: Derivation, digest: str) -> str:
         "theta, v",
         r"Fisher-vector product :math:`F v` in O(d), never forming :math:`F`.",
         theta_lines + v_lines + lines,
-        "jnp.concatenate([{}], axis=-1)".format(
-            ", ".join(
-                " + ".join(t) if t else "jnp.zeros_like(v_0)" for t in terms.values()
-            )
+        be.concat(
+            [
+                " + ".join(t) if t else be.call("zeros_like", "v_0")
+                for t in terms.values()
+            ],
+            -1,
         ),
     )
     Finv = F.inv().applyfunc(tidy)
@@ -208,7 +222,7 @@ def coordinates_module(d: Derivation, base: Derivation, digest: str) -> str:
         theta_lines + lines,
         f"{_grid(outs, B)} / n",
     )
-    src += _coordinate_solvers(F, B, names[0], theta_lines, printer, probe)
+    src += _coordinate_solvers(F, B, names[0], theta_lines, printer, probe, be)
     lines, outs = emit.kl_body(printer, base, probe, ref)
     src += emit.function(
         "kl",
@@ -216,7 +230,7 @@ def coordinates_module(d: Derivation, base: Derivation, digest: str) -> str:
         r"KL divergence, the sum of the coordinates' KL divergences.",
         [
             "theta_p = _theta(theta_p, 'theta_p')",
-            "theta_q = _theta(theta_q, 'theta_q')",
+            be.arg("theta_q", "theta_q", "theta_p"),
             f"d = theta_p.shape[-1] // {B}",
             *[
                 f"{n} = theta_p[..., {j} * d : {j + 1} * d]"
@@ -228,7 +242,7 @@ def coordinates_module(d: Derivation, base: Derivation, digest: str) -> str:
             ],
             *lines,
         ],
-        f"jnp.sum({outs[0]}, axis=-1)",
+        be.call("sum", outs[0], axis=-1),
     )
     return src
 
@@ -238,8 +252,9 @@ def _coordinate_solvers(
     B: int,
     ref: str,
     theta_lines: list[str],
-    printer: KernelPrinter,
+    printer: StablePrinting,
     probe: dict | None,
+    backend: Backend = JAX,
 ) -> str:
     r"""``natural_gradient`` and ``fisher_sqrt`` per coordinate, ``B x B`` blocks, O(d)."""
     nonzero = [(i, j) for i in range(B) for j in range(B) if F[i, j] != 0]
@@ -248,7 +263,7 @@ def _coordinate_solvers(
     name = dict(zip(used, outs, strict=True))
     e = solve_kernels.elementwise(lambda i, j: name[(i, j)], B, nonzero, printer)
     g_lines = [
-        "g = _theta(g, 'g')",
+        backend.arg("g", "g", "theta"),
         "lam = _damping(damping, g)",
         *[f"g_{j} = g[..., {j} * d : {j + 1} * d]" for j in range(B)],
     ]
@@ -260,9 +275,9 @@ def _coordinate_solvers(
         r"    ``damping`` :math:`\lambda \ge 0`. Cramer's rule on each"
         " ``B x B`` block of the\n    closed-form Fisher.\n    ",
         theta_lines + g_lines + lines + e.damped_entries + e.solve,
-        f"jnp.concatenate([{', '.join(e.x)}], axis=-1)",
+        backend.concat(e.x, -1),
     )
-    zero = f"jnp.zeros_like({ref})"
+    zero = backend.call("zeros_like", ref)
     src += emit.function(
         "fisher_sqrt",
         "theta",
@@ -303,7 +318,7 @@ def _prove_coordinates(fam: Family, bf: Family) -> None:
         )
 
 
-def softmax_module(d: Derivation, digest: str) -> str:
+def softmax_module(d: Derivation, digest: str, backend: Backend = JAX) -> str:
     """Kernels of the softmax categorical for any K (``theta`` holds K logits)."""
     fam = d.family
     doc = (
@@ -317,11 +332,17 @@ def softmax_module(d: Derivation, digest: str) -> str:
         emit.ALL_CLOSED
     )
     return emit.header(
-        fam, digest, doc, "z_0..z_{K-1}", extra, size_shape_check("softmax")
-    ) + templates.section(SOFTMAX, "body")
+        fam,
+        digest,
+        doc,
+        "z_0..z_{K-1}",
+        extra,
+        size_shape_check("softmax"),
+        backend=backend,
+    ) + templates.section(_template(SOFTMAX, backend), "body")
 
 
-def simplex_module(d: Derivation, digest: str) -> str:
+def simplex_module(d: Derivation, digest: str, backend: Backend = JAX) -> str:
     """Kernels of the categorical in probabilities for any K (``theta`` holds K-1)."""
     fam = d.family
     doc = (
@@ -335,5 +356,11 @@ def simplex_module(d: Derivation, digest: str) -> str:
         emit.ALL_CLOSED
     )
     return emit.header(
-        fam, digest, doc, "p_0..p_{K-2}", extra, size_shape_check("simplex")
-    ) + templates.section(SIMPLEX, "body")
+        fam,
+        digest,
+        doc,
+        "p_0..p_{K-2}",
+        extra,
+        size_shape_check("simplex"),
+        backend=backend,
+    ) + templates.section(_template(SIMPLEX, backend), "body")

@@ -96,7 +96,7 @@ def test_structured_templates_feed_the_kernel_hash_and_policy_ones_do_not():
         if p.parent == HERE
     }
     policy = {p.name for p in generate._sources(generate.POLICY_SOURCES)}
-    structured = {f"{n}.py" for n in NAMES if n.startswith("structured_")}
+    structured = {f"{n}.py" for n in NAMES if n.startswith(("structured_", "kernel_"))}
     policies = {f"{n}.py" for n in NAMES if n.startswith("policy_")}
     assert structured | {"__init__.py"} == kernel
     assert policies | {"__init__.py", "policy_module.py"} == policy
