@@ -77,14 +77,40 @@ def kl(family: Family, seconds: float = 20.0) -> KL:
         return _split_kl(family, primed, family.log_density - logq, kink, seconds)
     res = expect(family, [family.log_density - logq], seconds)
     detail = res.detail
-    if family.support_depends_on_params:
-        detail = (
-            "valid only where the support of p_theta lies inside that of "
-            "p_theta' (KL = +oo otherwise)"
-        )
     if res.values is None:
         return KL(None, primed, res.method, detail)
-    return KL(tidy(res.values[0]), primed, res.method, detail)
+    expr = tidy(res.values[0])
+    if family.support_depends_on_params:
+        nested = _nested(family, to_primed)
+        if nested is sp.true:
+            pass
+        elif nested is None:
+            detail = (
+                "valid only where the support of p_theta lies inside that of "
+                "p_theta' (KL = +oo otherwise)"
+            )
+        else:
+            expr = sp.Piecewise((expr, nested), (sp.oo, True))
+            detail = f"+oo unless the supports nest ({nested})"
+    return KL(expr, primed, res.method, detail)
+
+
+def _nested(family: Family, to_primed: dict) -> sp.Basic | None:
+    r"""The condition :math:`\operatorname{supp} p_\theta \subseteq \operatorname{supp} p_{\theta'}`.
+
+    For interval supports :math:`(a, b) \subseteq (a', b')` iff
+    :math:`a' \le a` and :math:`b \le b'` (each side dropped when SymPy
+    proves it; ``true`` when they always nest); None for any other support.
+    """
+    conds = []
+    for sup in family.supports:
+        if not isinstance(sup, sp.Interval):
+            return None
+        sup_q = sup.subs(to_primed)
+        if not isinstance(sup_q, sp.Interval):
+            return None
+        conds += [sp.Le(sup_q.start, sup.start), sp.Le(sup.end, sup_q.end)]
+    return sp.And(*conds)
 
 
 def _kinked_location(

@@ -341,17 +341,13 @@ def test_kl_equals_torch_distributions(name, p, q, dist):
     torch.testing.assert_close(k(name).kl(p, q), want, rtol=1e-12, atol=1e-14)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="uniform's derived KL is log(theta_q/theta_p) for every pair; for "
-    "theta_p > theta_q the support of p is not inside q's and the KL is +inf "
-    "(torch.distributions says so); the JAX kernel has the same formula",
-)
 def test_uniform_kl_is_infinite_when_the_support_grows():
+    """KL(U(0, a) ‖ U(0, b)) = +oo for a > b: the derived KL is piecewise."""
     p, q = torch.tensor([3.5], dtype=F64), torch.tensor([2.0], dtype=F64)
     want = D.kl_divergence(D.Uniform(0.0, p[0]), D.Uniform(0.0, q[0]))
     assert math.isinf(want)
     assert math.isinf(k("uniform").kl(p, q))
+    assert math.isinf(sf.kernels("uniform").kl(p.numpy(), q.numpy()))
 
 
 def test_entropy_where_the_jax_module_has_one():
