@@ -1,8 +1,8 @@
 r"""The kernel module of a family with a fixed number of parameters.
 
 ``log_prob``, ``score``, ``hessian_log_prob``, ``fisher``, ``fisher_diag``,
-``fvp``, ``cramer_rao``, ``kl``, ``natural_gradient``, ``fisher_sqrt`` and
-``param_checks``, printed from the derivation's closed forms (quadrature where
+``fvp``, ``cramer_rao``, ``kl``, ``natural_gradient``, ``fisher_sqrt``,
+``entropy`` and ``param_checks``, printed from the derivation's closed forms (quadrature where
 there are none, :mod:`symfisher.codegen.quadrature_kernels`; the solve and the
 square root from the Fisher's entries, :mod:`symfisher.codegen.solve_kernels`);
 NaN outside the domain.
@@ -35,6 +35,7 @@ from symfisher.codegen.emit import (
 from symfisher.codegen.printer import KernelPrinter, identifier
 from symfisher.codegen.quadrature_kernels import (
     normalizer_note,
+    quadrature_entropy,
     quadrature_fisher,
     quadrature_kl,
     quadrature_nodes,
@@ -86,8 +87,9 @@ def dense_module(
     quad_fisher = d.regular and (d.fisher is None or numeric)
     quad_kl = d.regular and (d.kl is None or numeric)
     quad_z = has_normalizer(fam.log_density)
+    quad_h = d.entropy is None or numeric
     rule, no_rule = None, None
-    if quad_fisher or quad_kl or quad_z:
+    if quad_fisher or quad_kl or quad_z or quad_h:
         box = quadrature.param_box(fam, ranges)  # bad ranges: an error, not a stub
         try:
             rule = quadrature.build_rule(fam, list(d.score), box)
@@ -120,6 +122,12 @@ def dense_module(
     else:
         provenance["kl"] = CLOSED if d.kl is not None else "not available"
     provenance["natural_gradient"] = provenance["fisher_sqrt"] = provenance["fisher"]
+    if quad_h:
+        provenance["entropy"] = (
+            rule.description() if rule is not None else f"not available: {no_rule}"
+        )
+    else:
+        provenance["entropy"] = CLOSED
     extra = (
         f"DOMAIN_CHECKS = {tuple(msgs)!r}\nREGULAR = {d.regular!r}\n"
         f"REGULARITY = {d.regularity!r}\n" + provenance_text(provenance)
@@ -272,4 +280,36 @@ def dense_module(
             '    """Not available: the KL divergence has no closed form here."""\n'
             f"    raise NotImplementedError(FAMILY + ': ' + {d.kl_detail or 'no closed-form KL'!r})\n"
         )
+    src += _entropy_kernel(d, printer, probe, ref, theta_lines, guard, rule, quad_h)
     return src
+
+
+def _entropy_kernel(
+    d: Derivation,
+    printer: KernelPrinter,
+    probe: dict,
+    ref: str,
+    theta_lines: list[str],
+    guard: Guard,
+    rule: quadrature.Rule | None,
+    quad_h: bool,
+) -> str:
+    r"""``entropy(theta)``: the closed form, else the quadrature rule, else a stub."""
+    if not quad_h and d.entropy is not None:
+        lines, outs = body(printer, [d.entropy], ref, probe)
+        return function(
+            "entropy",
+            "theta",
+            r"Entropy :math:`H(\theta) = -\mathbb E_\theta[\log p_\theta(x)]`"
+            f" ({d.entropy_method})." + latex_note(d.entropy),
+            guard.lines(theta_lines) + lines,
+            guard(outs[0]),
+        )
+    if rule is not None:
+        return quadrature_entropy(d.family, rule, guard)
+    why = d.entropy_detail or "no closed-form entropy and no quadrature rule"
+    return (
+        "\n\ndef entropy(theta):\n"
+        '    """Not available: the entropy has no closed form here."""\n'
+        f"    raise NotImplementedError(FAMILY + ': ' + {why!r})\n"
+    )

@@ -6,7 +6,8 @@ kernels: the closed-form log-density and score are summed over fixed nodes,
 .. math:: F(\theta) \approx \sum_i w_i\, p_\theta(x_i)\, s(\theta; x_i)\, s(\theta; x_i)^\top,
    \qquad \mathrm{KL}(\theta_p \| \theta_q) \approx
    \sum_i w_i\, p_{\theta_p}(x_i) \big(\log p_{\theta_p}(x_i) - \log p_{\theta_q}(x_i)
-   + (\theta_q - \theta_p) \cdot s(\theta_p; x_i)\big)
+   + (\theta_q - \theta_p) \cdot s(\theta_p; x_i)\big),
+   \qquad H(\theta) \approx -\sum_i w_i\, p_\theta(x_i) \log p_\theta(x_i)
 
 (the score term integrates to 0 and removes the first-order part of the
 log-ratio, so that the KL's error shrinks with it for nearby points).
@@ -360,11 +361,11 @@ class _Integrands:
 
     def sums(
         self, i: int, nodes: Sequence[tuple[float, float]]
-    ) -> tuple[mpmath.matrix, mpmath.mpf, mpmath.mpf]:
-        """``(F, KL, total mass)`` by the rule ``nodes`` (pairs ``(y, log w)``) at point ``i``."""
+    ) -> tuple[mpmath.matrix, mpmath.mpf, mpmath.mpf, mpmath.mpf]:
+        """``(F, KL, total mass, entropy)`` by the rule ``nodes`` (pairs ``(y, log w)``) at point ``i``."""
         P = self.fam.n_params
         F = mpmath.matrix(P, P)
-        kl = mass = mpmath.mpf(0)
+        kl = mass = ent = mpmath.mpf(0)
         # the kernel's control variate: (theta_q - theta_p) . s integrates to 0
         step = [q - t for q, t in zip(self.partner[i], self.points[i], strict=True)]
         for y, lw in nodes:
@@ -376,23 +377,28 @@ class _Integrands:
                 lp - lq + mpmath.fsum(d * v for d, v in zip(step, s, strict=True))
             )
             mass += wp
-        return F, kl, mass
+            ent -= wp * lp
+        return F, kl, mass, ent
 
 
 def _errors(
-    fine: Sequence[tuple[mpmath.matrix, mpmath.mpf, mpmath.mpf]],
-    coarse: Sequence[tuple[mpmath.matrix, mpmath.mpf, mpmath.mpf]],
+    fine: Sequence[tuple[mpmath.matrix, mpmath.mpf, mpmath.mpf, mpmath.mpf]],
+    coarse: Sequence[tuple[mpmath.matrix, mpmath.mpf, mpmath.mpf, mpmath.mpf]],
     extra: Sequence[mpmath.mpf],
 ) -> dict[str, float]:
     r"""Relative differences per function between two rules, plus ``extra``.
 
     ``"normalizer"``: the total mass (1 exactly), the relative error of a
     normaliser :math:`Z` summed by the rule (the absolute error of
-    :math:`\log Z`).
+    :math:`\log Z`). ``"entropy"``: relative to :math:`\max(1, |H|)` (an
+    entropy may be 0 or negative).
     """
-    ef = ek = ec = ez = 0.0
-    for (F1, k1, m1), (F0, k0, m0), add in zip(fine, coarse, extra, strict=True):
+    ef = ek = ec = ez = eh = 0.0
+    for (F1, k1, m1, h1), (F0, k0, m0, h0), add in zip(
+        fine, coarse, extra, strict=True
+    ):
         ez = max(ez, float(abs(m1 - m0) / abs(m1) + add) if m1 != 0 else ez)
+        eh = max(eh, float(abs(h1 - h0) / max(abs(h1), 1) + add))
         scale = max(abs(v) for v in F1)
         if scale == 0:
             continue
@@ -408,7 +414,13 @@ def _errors(
         if cond < MAX_COND:
             s1 = max(abs(v) for v in inv1)
             ec = max(ec, float(max(abs(v) for v in (inv1 - inv0)) / s1 + cond * add))
-    return {"fisher": ef, "kl": ek, "cramer_rao": ec, "normalizer": ez}
+    return {
+        "fisher": ef,
+        "kl": ek,
+        "cramer_rao": ec,
+        "normalizer": ez,
+        "entropy": eh,
+    }
 
 
 def claim(err: float) -> float:
@@ -577,7 +589,7 @@ def _trapezoid_rule(
         err = _errors(nxt, now, truncation)
         step_err = _errors(nxt, now, [0] * len(truncation))  # what halving can fix
         if (
-            max(step_err["fisher"], step_err["kl"]) <= TARGET
+            max(step_err["fisher"], step_err["kl"], step_err["entropy"]) <= TARGET
             or level + 1 >= FINEST_LEVEL
         ):
             break

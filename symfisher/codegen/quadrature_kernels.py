@@ -1,10 +1,11 @@
-r"""Quadrature kernels of a dense module: nodes, Fisher and KL by a fixed rule.
+r"""Quadrature kernels of a dense module: nodes, Fisher, KL and entropy by a fixed rule.
 
-Where a family's Fisher information or KL divergence has no closed form, the
+Where a family's Fisher information, KL divergence or entropy has no closed form, the
 module carries a rule (:mod:`symfisher.codegen.quadrature`) and these functions:
 :math:`F \approx \sum_i w_i p_\theta(x_i) s_i s_i^\top` and
 :math:`\mathrm{KL} \approx \sum_i w_i p(x_i)(\log p - \log q + \delta\cdot s)(x_i)`,
-each with the accuracy estimated at generation time in its docstring.
+and the entropy :math:`H \approx -\sum_i w_i p(x_i) \log p(x_i)`, each with the
+accuracy estimated at generation time in its docstring.
 """
 
 from __future__ import annotations
@@ -207,4 +208,29 @@ def quadrature_kl(fam: Family, rule: quadrature.Rule, guard: Guard) -> str:
             "theta_q",
         ),
         guard("jnp.sum(jnp.exp(log_w + lp) * (lp - lq + ds), axis=-1)"),
+    )
+
+
+def quadrature_entropy(fam: Family, rule: quadrature.Rule, guard: Guard) -> str:
+    """``entropy`` by the rule, with nodes placed for ``theta``."""
+    return function(
+        "entropy",
+        "theta",
+        r"Entropy :math:`H(\theta) = -\mathbb E_\theta[\log p_\theta(x)]` by"
+        " quadrature (no closed form).\n\n"
+        r"    .. math:: H(\theta) \approx -\sum_i w_i\, p_\theta(x_i)"
+        r" \log p_\theta(x_i)"
+        "\n\n    " + _accuracy(fam, rule, "entropy", "error relative to max(1, |H|)"),
+        guard.lines(
+            [
+                "theta = _theta(theta)",
+                "x, log_w = _quad_nodes(theta)",
+                "c = jax.lax.stop_gradient(theta[..., None, :])",
+                "lp = log_prob(c, x)",
+                "ok = jnp.isfinite(lp) & jnp.all(jnp.isfinite(score(c, x)), axis=-1)",
+                "x, log_w = _quad_keep(ok, lp, x, log_w)",
+                "lp = log_prob(theta[..., None, :], x)",
+            ]
+        ),
+        guard("-jnp.sum(jnp.exp(log_w + lp) * lp, axis=-1)"),
     )

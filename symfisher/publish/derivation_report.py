@@ -24,6 +24,9 @@ SHORT = {
     ),
     "Hessian of the quadrature KL (numeric, 50 digits)": "KL: quadrature (numeric)",
     "unresolved": "unresolved",
+    "exponential-family identity H = A - eta . grad A - E[log h]": (
+        "exp-family A − η·∇A"
+    ),
 }
 
 

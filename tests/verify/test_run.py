@@ -31,14 +31,16 @@ from symfisher.verify.run import PILOT
 
 FUNCS = ("log_prob", "score", "hessian_log_prob", "fisher", "kl")
 KL_QUAD = "KL ~ ½ δᵀFδ"
+ENTROPY = "MC entropy = H"
 #: the checks whose claim involves each kernel function: a bug planted in a
 #: function may only make these fail
 USES = {
-    "log_prob": {"MC KL = KL"},
+    "log_prob": {"MC KL = KL", ENTROPY},
     "score": {"E[s] = 0", "E[s s^T] = F"},
     "hessian_log_prob": {"-E[H] = F"},
     "fisher": {"E[s s^T] = F", "-E[H] = F", "KL Hessian = F", KL_QUAD},
     "kl": {"KL Hessian = F", "MC KL = KL", KL_QUAD},
+    "entropy": {ENTROPY},
 }
 UNDERPOWERED = "cannot detect"
 
@@ -122,6 +124,26 @@ def _softmax_fisher_diag(k):
     return fisher
 
 
+def _entropy_half_log_sigma(k):
+    """Normal entropy with ½ log σ where log σ belongs."""
+    return lambda th: 0.5 * jnp.log(2 * jnp.pi * jnp.e) + 0.5 * jnp.log(th[..., 1])
+
+
+def _entropy_no_half(k):
+    """Normal entropy ½ log(2π) + log σ: the ½ of ½ log(2πe) lost its e."""
+    return lambda th: 0.5 * jnp.log(2 * jnp.pi) + jnp.log(th[..., 1])
+
+
+def _entropy_per_dim_not_summed(k):
+    """Diagonal Gaussian entropy of the first coordinate only (a sum that never ran)."""
+
+    def entropy(th):
+        d = th.shape[-1] // 2
+        return 0.5 * jnp.log(2 * jnp.pi * jnp.e) + th[..., d]
+
+    return entropy
+
+
 PLANTED = {
     # id: (family, replacements, checks that must fail: (name, entry or None))
     "gamma-F00-plus-5pct": (
@@ -177,6 +199,21 @@ PLANTED = {
         "gamma",
         {"hessian_log_prob": lambda k: _flip_offdiag(k.hessian_log_prob)},
         {("-E[H] = F", "(0, 1)")},
+    ),
+    "normal-entropy-half-log-sigma": (
+        "normal",
+        {"entropy": _entropy_half_log_sigma},
+        {(ENTROPY, None)},
+    ),
+    "normal-entropy-constant-without-e": (
+        "normal",
+        {"entropy": _entropy_no_half},
+        {(ENTROPY, None)},
+    ),
+    "diag_gaussian-entropy-not-summed": (
+        "diag_gaussian",
+        {"entropy": _entropy_per_dim_not_summed},
+        {(ENTROPY, None)},
     ),
     "normal-log_prob-missing-log-sigma": (
         "normal",
@@ -235,6 +272,7 @@ def test_correct_kernels_pass(correct, name):
     assert {"sampler moments", "E[s] = 0", "E[s s^T] = F"} <= names
     if name != "laplace":
         assert {"-E[H] = F", "KL Hessian = F", "MC KL = KL", KL_QUAD} <= names
+    assert ENTROPY in names
     sto = [c for c in report.checks if c.kind == "stochastic"]
     n = report.settings["n_samples"][name]
     assert n >= PILOT and n % report.settings["chunk"] == 0
@@ -281,6 +319,11 @@ def test_uniform_not_applicable_but_not_failed():
         c.name in ("E[s] = 0", "E[s s^T] = F", "-E[H] = F") for c in report.checks
     )
     assert report.summary()["uniform"]["not_applicable"] == 3
+    # the entropy needs no regularity: its Monte Carlo check runs and passes
+    ent = [c for c in report.checks if c.name == ENTROPY]
+    assert len(ent) == 3 and all(c.verdict == "pass" for c in ent)
+    for c in ent:
+        assert c.expected == pytest.approx(np.log(c.point["theta"]), rel=1e-12)
     assert "support depends on the parameters" in report.to_markdown()
 
 
