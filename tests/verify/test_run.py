@@ -134,16 +134,6 @@ def _entropy_no_half(k):
     return lambda th: 0.5 * jnp.log(2 * jnp.pi) + jnp.log(th[..., 1])
 
 
-def _entropy_per_dim_not_summed(k):
-    """Diagonal Gaussian entropy of the first coordinate only (a sum that never ran)."""
-
-    def entropy(th):
-        d = th.shape[-1] // 2
-        return 0.5 * jnp.log(2 * jnp.pi * jnp.e) + th[..., d]
-
-    return entropy
-
-
 PLANTED = {
     # id: (family, replacements, checks that must fail: (name, entry or None))
     "gamma-F00-plus-5pct": (
@@ -208,11 +198,6 @@ PLANTED = {
     "normal-entropy-constant-without-e": (
         "normal",
         {"entropy": _entropy_no_half},
-        {(ENTROPY, None)},
-    ),
-    "diag_gaussian-entropy-not-summed": (
-        "diag_gaussian",
-        {"entropy": _entropy_per_dim_not_summed},
         {(ENTROPY, None)},
     ),
     "normal-log_prob-missing-log-sigma": (
