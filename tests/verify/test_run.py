@@ -29,7 +29,7 @@ from symfisher.verify import Report, stats, verify
 from symfisher.verify.result import SCHEMA, Check
 from symfisher.verify.run import PILOT
 
-FUNCS = ("log_prob", "score", "hessian_log_prob", "fisher", "kl")
+FUNCS = ("log_prob", "score", "hessian_log_prob", "fisher", "kl", "entropy")
 KL_QUAD = "KL ~ ½ δᵀFδ"
 ENTROPY = "MC entropy = H"
 #: the checks whose claim involves each kernel function: a bug planted in a
@@ -382,6 +382,15 @@ def test_fisher_nan_at_one_valid_point():
         x.name for x in first
     }
     assert all(x.verdict == "pass" for x in first)
+
+
+def test_kernels_without_entropy_skip_its_check_and_say_why():
+    m = _mapping("normal")
+    del m["entropy"]
+    report = verify("normal", m, n_samples=2**12, points=1, cramer_rao=False)
+    (c,) = [c for c in report.checks if c.name == ENTROPY]
+    assert c.verdict == "not applicable" and "missing" in c.message
+    assert report.passed
 
 
 def test_nan_for_some_draws_fails_and_json_stays_strict():
@@ -753,8 +762,9 @@ def test_markdown_and_table(correct):
     assert md.startswith("# symfisher verification report")
     assert "Result: **PASSED**" in md
     assert "| family | verdict | checks | failed | not applicable |" in md
-    # 13 checks at each of 3 points, +2 there for natural_gradient and fisher_sqrt
-    assert "| normal | pass | 45 | 0 | 0 |" in md
+    # 14 checks at each of 3 points (the entropy's among them), +2 there for
+    # natural_gradient and fisher_sqrt
+    assert "| normal | pass | 48 | 0 | 0 |" in md
     # laplace: -E[H] = F is not applicable at its 3 points (the Dirac mass); its
     # closed-form KL is checked like any other
     assert re.search(r"\| laplace \| pass \| \d+ \| 0 \| 3 \|", md)
