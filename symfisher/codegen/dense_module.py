@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from symfisher.codegen import quadrature
+from symfisher.codegen import latent_entropy, quadrature
 from symfisher.codegen.emit import (
     CLOSED,
     DOMAIN_GUARD,
@@ -88,8 +88,14 @@ def dense_module(
     quad_kl = d.regular and (d.kl is None or numeric)
     quad_z = has_normalizer(fam.log_density)
     quad_h = d.entropy is None or numeric
+    lat = None  # (latent family, log g', rule): the entropy in the latent variable
+    if quad_h and fam.latent is not None and len(xs) == 1:
+        try:
+            lat = latent_entropy.latent_rule(fam, quadrature.param_box(fam, ranges))
+        except quadrature.QuadratureError:
+            lat = None  # the rule in x below serves instead
     rule, no_rule = None, None
-    if quad_fisher or quad_kl or quad_z or quad_h:
+    if quad_fisher or quad_kl or quad_z or (quad_h and lat is None):
         box = quadrature.param_box(fam, ranges)  # bad ranges: an error, not a stub
         try:
             rule = quadrature.build_rule(fam, list(d.score), box)
@@ -122,7 +128,9 @@ def dense_module(
     else:
         provenance["kl"] = CLOSED if d.kl is not None else "not available"
     provenance["natural_gradient"] = provenance["fisher_sqrt"] = provenance["fisher"]
-    if quad_h:
+    if lat is not None:
+        provenance["entropy"] = latent_entropy.provenance(fam, lat[2])
+    elif quad_h:
         provenance["entropy"] = (
             rule.description() if rule is not None else f"not available: {no_rule}"
         )
@@ -132,12 +140,17 @@ def dense_module(
         f"DOMAIN_CHECKS = {tuple(msgs)!r}\nREGULAR = {d.regular!r}\n"
         f"REGULARITY = {d.regularity!r}\n" + provenance_text(provenance)
     )
-    if rule is not None:
-        fns = [f for f in QUAD_SOURCES if provenance[f].startswith("quadrature")]
+    if rule is not None or lat is not None:
+        claims = {}
+        if rule is not None:
+            fns = [f for f in QUAD_SOURCES if provenance[f].startswith("quadrature")]
+            claims = {f: rule.claim[QUAD_SOURCES[f]] for f in fns}
+        if lat is not None:
+            claims["entropy"] = lat[2].claim["entropy"]
+        box_rule = rule if rule is not None else lat[2]
         extra += (
-            f"QUADRATURE_RANGES = {quadrature.ranges_repr(fam, rule)}\n"
-            "QUADRATURE_ACCURACY = "
-            f"{quadrature.claims_repr(rule, {f: QUAD_SOURCES[f] for f in fns})}\n"
+            f"QUADRATURE_RANGES = {quadrature.ranges_repr(fam, box_rule)}\n"
+            f"QUADRATURE_ACCURACY = {claims!r}\n"
         )
     src = header(
         fam,
@@ -153,6 +166,8 @@ def dense_module(
     )
     if rule is not None:
         src += "\n\n" + quadrature.constants(rule)
+    if lat is not None:
+        src += "\n\n" + latent_entropy.constants(lat[2])
     src += function(
         "param_checks",
         "theta",
@@ -280,7 +295,10 @@ def dense_module(
             '    """Not available: the KL divergence has no closed form here."""\n'
             f"    raise NotImplementedError(FAMILY + ': ' + {d.kl_detail or 'no closed-form KL'!r})\n"
         )
-    src += _entropy_kernel(d, printer, probe, ref, theta_lines, guard, rule, quad_h)
+    if lat is not None:
+        src += latent_entropy.latent_entropy(fam, lat[0], lat[1], lat[2], guard)
+    else:
+        src += _entropy_kernel(d, printer, probe, ref, theta_lines, guard, rule, quad_h)
     return src
 
 

@@ -308,6 +308,7 @@ class _Integrands:
         x_of_y: sp.Expr,
         log_jac: sp.Expr,
         points: list[tuple],
+        entropy_offset: sp.Expr | None = None,
     ) -> None:
         (x,) = fam.variables
         args = [*fam.params, x]
@@ -321,6 +322,8 @@ class _Integrands:
             return sp.lambdify(args, e, modules=mods, dummify=True)
 
         self.lp = fn(fam.log_density)
+        self.off = None if entropy_offset is None else fn(entropy_offset)
+        self._off: dict[tuple[int, float], mpmath.mpf] = {}
         self.s = [fn(e) for e in score]
         yargs = [*fam.params, Y]
         self.g = sp.lambdify(yargs, x_of_y, modules="mpmath", dummify=True)
@@ -354,6 +357,17 @@ class _Integrands:
         dens, s, lp, lq = self._cache[key]
         return mpmath.exp(mpmath.mpf(log_w)) * dens, s, lp, lq
 
+    def offset(self, i: int, y: float) -> mpmath.mpf:
+        """The entropy integrand's offset at node ``y`` of point ``i`` (0 without one)."""
+        if self.off is None:
+            return mpmath.mpf(0)
+        key = (i, y)
+        if key not in self._off:
+            th = self.points[i]
+            x = int(y) if self.fam.is_discrete else self.g(*th, mpmath.mpf(y))
+            self._off[key] = self.off(*th, x)
+        return self._off[key]
+
     def size(self, i: int, y: float, log_w: float) -> mpmath.mpf:
         """Magnitude of the node's contribution to any integrand."""
         wp, s, lp, lq = self.at(i, y, log_w)
@@ -377,7 +391,8 @@ class _Integrands:
                 lp - lq + mpmath.fsum(d * v for d, v in zip(step, s, strict=True))
             )
             mass += wp
-            ent -= wp * lp
+            if wp != 0:
+                ent -= wp * (lp - self.offset(i, y))
         return F, kl, mass, ent
 
 
@@ -435,8 +450,13 @@ def build_rule(
     fam: Family,
     score: Sequence[sp.Expr],
     box: Sequence[tuple[float, float]] | None = None,
+    entropy_offset: sp.Expr | None = None,
 ) -> Rule:
-    """Choose the rule for a one-variable family (see the module docstring).
+    r"""Choose the rule for a one-variable family (see the module docstring).
+
+    ``entropy_offset`` :math:`c_\theta(x)` makes the entropy integrand
+    :math:`-p (\log p - c)` (a latent family's :math:`\log g'(u)`,
+    :func:`symfisher.codegen.latent_entropy.latent_family`).
 
     Raises:
       QuadratureError: for several variables or a support with no rule.
@@ -452,7 +472,7 @@ def build_rule(
     log_jac = sp.expand_log(sp.log(sp.diff(x_of_y, Y)), force=True)
     kind, a, b = _kind(support)
     with mpmath.workdps(DPS):
-        ig = _Integrands(fam, score, x_of_y, log_jac, points)
+        ig = _Integrands(fam, score, x_of_y, log_jac, points, entropy_offset)
         if kind == "sum":
             return _sum_rule(fam, support, ig, box)
         return _trapezoid_rule(fam, support, kind, a, b, ig, box, x_of_y, log_jac)

@@ -23,11 +23,12 @@ def normalizer_note(fam: Family, rule: quadrature.Rule) -> str:
         "\n\n    The normaliser :math:`Z(\\theta)` (and, in ``score`` and"
         " ``hessian_log_prob``,\n    its derivatives) is a sum over the quadrature"
         " rule; the rest is closed form.\n    "
-        + _accuracy(fam, rule, "normalizer", "absolute error of log Z")
+        + accuracy_note(fam, rule, "normalizer", "absolute error of log Z")
     )
 
 
-def _accuracy(fam: Family, rule: quadrature.Rule, key: str, what: str) -> str:
+def accuracy_note(fam: Family, rule: quadrature.Rule, key: str, what: str) -> str:
+    """Docstring lines stating the rule, its range and the accuracy ``rule.claim[key]``."""
     moved = [p.name for p in fam.params if p in rule.x_of_y.free_symbols]
     follow = (
         f"    The nodes follow {' and '.join(moved)} (a location-scale map), so the\n"
@@ -121,7 +122,7 @@ def quadrature_fisher(fam: Family, rule: quadrature.Rule, guard: Guard) -> str:
         " (no closed form).\n\n"
         r"    .. math:: F(\theta) \approx \sum_i w_i\, p_\theta(x_i)\, "
         r"s(\theta; x_i)\, s(\theta; x_i)^\top"
-        "\n\n    " + _accuracy(fam, rule, "fisher", rel),
+        "\n\n    " + accuracy_note(fam, rule, "fisher", rel),
         guard.lines(["theta = _theta(theta)", "wp, s = _quad_terms(theta)"]),
         guard("jnp.einsum('...n,...ni,...nj->...ij', wp, s, s)", 2),
     )
@@ -129,7 +130,7 @@ def quadrature_fisher(fam: Family, rule: quadrature.Rule, guard: Guard) -> str:
         "fisher_diag",
         "theta",
         "Diagonal of the Fisher information, shape ``(..., P)``, by quadrature.\n\n"
-        "    " + _accuracy(fam, rule, "fisher", rel),
+        "    " + accuracy_note(fam, rule, "fisher", rel),
         guard.lines(["theta = _theta(theta)", "wp, s = _quad_terms(theta)"]),
         guard("jnp.einsum('...n,...ni->...i', wp, s * s)", 1),
     )
@@ -140,7 +141,7 @@ def quadrature_fisher(fam: Family, rule: quadrature.Rule, guard: Guard) -> str:
         " quadrature\n"
         r"    (:math:`\sum_i w_i p_\theta(x_i) s_i (s_i \cdot v)`, never forming"
         " :math:`F`).\n\n"
-        "    " + _accuracy(fam, rule, "fisher", "relative error (to |F| |v|)"),
+        "    " + accuracy_note(fam, rule, "fisher", "relative error (to |F| |v|)"),
         guard.lines(
             [
                 "theta = _theta(theta)",
@@ -156,7 +157,7 @@ def quadrature_fisher(fam: Family, rule: quadrature.Rule, guard: Guard) -> str:
         "theta, n",
         r"Cramér–Rao bound :math:`F(\theta)^{-1} / n` for ``n`` i.i.d. draws, from"
         " the\n    quadrature Fisher information.\n\n    "
-        + _accuracy(
+        + accuracy_note(
             fam,
             rule,
             "cramer_rao",
@@ -184,7 +185,7 @@ def quadrature_kl(fam: Family, rule: quadrature.Rule, guard: Guard) -> str:
         r" scales as :math:`|\theta_q - \theta_p|^2`"
         "\n    like the KL itself (nearby points keep their relative accuracy)."
         "\n\n    "
-        + _accuracy(
+        + accuracy_note(
             fam, rule, "kl", "relative error for pairs of distinct points of the range"
         ),
         guard.lines(
@@ -220,7 +221,8 @@ def quadrature_entropy(fam: Family, rule: quadrature.Rule, guard: Guard) -> str:
         " quadrature (no closed form).\n\n"
         r"    .. math:: H(\theta) \approx -\sum_i w_i\, p_\theta(x_i)"
         r" \log p_\theta(x_i)"
-        "\n\n    " + _accuracy(fam, rule, "entropy", "error relative to max(1, |H|)"),
+        "\n\n    "
+        + accuracy_note(fam, rule, "entropy", "error relative to max(1, |H|)"),
         guard.lines(
             [
                 "theta = _theta(theta)",

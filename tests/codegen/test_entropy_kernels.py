@@ -108,12 +108,19 @@ def _tanh_reference(mu, s):
 
 def test_tanh_gaussian_entropy_by_quadrature_matches_reference():
     k = sf.kernels("tanh_gaussian")
-    assert k.PROVENANCE["entropy"].startswith("quadrature")
-    assert "entropy" in k.QUADRATURE_ACCURACY
-    pts = [(0.0, 1.0), (0.8, 0.5), (-1.5, 2.0)]
+    # quadrature in the latent u: nodes never round to x = +-1
+    assert k.PROVENANCE["entropy"].startswith("quadrature: ")
+    assert "latent: x = tanh(u)" in k.PROVENANCE["entropy"]
+    assert k.QUADRATURE_ACCURACY["entropy"] <= 1e-10
+    # inside the stated ranges, at a saturating corner, and far beyond them
+    # (the nodes follow mu and sigma: the accuracy does not depend on them)
+    pts = [(0.0, 1.0), (0.8, 0.5), (-1.5, 2.0), (2.0, 4.0), (3.0, 6.0), (0.0, 0.1)]
     got = np.asarray(jax.jit(k.entropy)(jnp.asarray(pts)))
     want = np.array([_tanh_reference(*p) for p in pts])
-    np.testing.assert_allclose(got, want, rtol=1e-8, atol=1e-9)
+    np.testing.assert_allclose(got, want, rtol=1e-9, atol=1e-10)
+    # float32: saturated draws (|u| > 9 rounds tanh to 1) do not spoil it
+    h32 = np.asarray(k.entropy(jnp.asarray(pts, dtype=jnp.float32)))
+    np.testing.assert_allclose(h32, want, rtol=1e-5, atol=1e-5)
 
 
 def test_categorical_entropy_closed_simplex_and_extremes():
