@@ -29,7 +29,7 @@ from dataclasses import dataclass
 
 import sympy as sp
 
-from symfisher.derive.expectation import FINITE, UNRESOLVED, expect
+from symfisher.derive.expectation import UNRESOLVED, expect
 from symfisher.derive.simplify import tidy
 from symfisher.families.family import Family
 from symfisher.families.moments import at_natural as _at_natural
@@ -60,24 +60,18 @@ def entropy(family: Family, seconds: float = 20.0) -> Entropy:
       family: the family.
       seconds: time allowed to symbolic integration.
     """
-    ef = family.expfam
-    if family.is_finite:
-        res = expect(family, [-family.log_density], seconds)
-        return _from(res.values, FINITE if res.values else UNRESOLVED, res.detail)
     if (
-        ef is not None
+        family.expfam is not None
         and family.cumulants is None
+        and not family.is_finite  # an exact sum is simpler there
         and not family.support_depends_on_params
     ):
         return _expfam_entropy(family, seconds)
+    # finite supports: the exact sum; otherwise moments, then integration
     res = expect(family, [-family.log_density], seconds)
-    return _from(res.values, res.method, res.detail)
-
-
-def _from(values: tuple[sp.Expr, ...] | None, method: str, detail: str) -> Entropy:
-    if values is None:
-        return Entropy(None, UNRESOLVED, detail)
-    return Entropy(tidy(values[0]), method, detail)
+    if res.values is None:
+        return Entropy(None, UNRESOLVED, res.detail)
+    return Entropy(tidy(res.values[0]), res.method, res.detail)
 
 
 def _expfam_entropy(family: Family, seconds: float) -> Entropy:
