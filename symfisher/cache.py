@@ -30,7 +30,7 @@ from symfisher import __version__, outcomes
 from symfisher.families.family import Family
 from symfisher.timelimit import budget
 
-FORMAT = 2
+FORMAT = 3  # 3: derivations carry the entropy
 
 
 class Timed(Protocol):

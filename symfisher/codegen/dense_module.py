@@ -1,8 +1,8 @@
 r"""The kernel module of a family with a fixed number of parameters.
 
 ``log_prob``, ``score``, ``hessian_log_prob``, ``fisher``, ``fisher_diag``,
-``fvp``, ``cramer_rao``, ``kl``, ``natural_gradient``, ``fisher_sqrt`` and
-``param_checks``, printed from the derivation's closed forms (quadrature where
+``fvp``, ``cramer_rao``, ``kl``, ``natural_gradient``, ``fisher_sqrt``,
+``entropy`` and ``param_checks``, printed from the derivation's closed forms (quadrature where
 there are none, :mod:`symfisher.codegen.quadrature_kernels`; the solve and the
 square root from the Fisher's entries, :mod:`symfisher.codegen.solve_kernels`);
 NaN outside the domain.
@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from symfisher.codegen import quadrature
+from symfisher.codegen import latent_entropy, quadrature
 from symfisher.codegen.backend import JAX, Backend
 from symfisher.codegen.emit import (
     CLOSED,
@@ -33,9 +33,10 @@ from symfisher.codegen.emit import (
     support_conditions,
     unpack,
 )
-from symfisher.codegen.printer import identifier
+from symfisher.codegen.printer import StablePrinting, identifier
 from symfisher.codegen.quadrature_kernels import (
     normalizer_note,
+    quadrature_entropy,
     quadrature_fisher,
     quadrature_kl,
     quadrature_nodes,
@@ -90,8 +91,15 @@ def dense_module(
     quad_fisher = d.regular and (d.fisher is None or numeric)
     quad_kl = d.regular and (d.kl is None or numeric)
     quad_z = has_normalizer(fam.log_density)
+    quad_h = d.entropy is None or numeric
+    lat = None  # (latent family, log g', rule): the entropy in the latent variable
+    if quad_h and fam.latent is not None and len(xs) == 1:
+        try:
+            lat = latent_entropy.latent_rule(fam, quadrature.param_box(fam, ranges))
+        except quadrature.QuadratureError:
+            lat = None  # the rule in x below serves instead
     rule, no_rule = None, None
-    if quad_fisher or quad_kl or quad_z:
+    if quad_fisher or quad_kl or quad_z or (quad_h and lat is None):
         box = quadrature.param_box(fam, ranges)  # bad ranges: an error, not a stub
         try:
             rule = quadrature.build_rule(fam, list(d.score), box)
@@ -124,16 +132,29 @@ def dense_module(
     else:
         provenance["kl"] = CLOSED if d.kl is not None else "not available"
     provenance["natural_gradient"] = provenance["fisher_sqrt"] = provenance["fisher"]
+    if lat is not None:
+        provenance["entropy"] = latent_entropy.provenance(fam, lat[2])
+    elif quad_h:
+        provenance["entropy"] = (
+            rule.description() if rule is not None else f"not available: {no_rule}"
+        )
+    else:
+        provenance["entropy"] = CLOSED
     extra = (
         f"DOMAIN_CHECKS = {tuple(msgs)!r}\nREGULAR = {d.regular!r}\n"
         f"REGULARITY = {d.regularity!r}\n" + provenance_text(provenance)
     )
-    if rule is not None:
-        fns = [f for f in QUAD_SOURCES if provenance[f].startswith("quadrature")]
+    if rule is not None or lat is not None:
+        claims = {}
+        if rule is not None:
+            fns = [f for f in QUAD_SOURCES if provenance[f].startswith("quadrature")]
+            claims = {f: rule.claim[QUAD_SOURCES[f]] for f in fns}
+        if lat is not None:
+            claims["entropy"] = lat[2].claim["entropy"]
+        box_rule = rule if rule is not None else lat[2]
         extra += (
-            f"QUADRATURE_RANGES = {quadrature.ranges_repr(fam, rule)}\n"
-            "QUADRATURE_ACCURACY = "
-            f"{quadrature.claims_repr(rule, {f: QUAD_SOURCES[f] for f in fns})}\n"
+            f"QUADRATURE_RANGES = {quadrature.ranges_repr(fam, box_rule)}\n"
+            f"QUADRATURE_ACCURACY = {claims!r}\n"
         )
     src = header(
         fam,
@@ -150,6 +171,8 @@ def dense_module(
     )
     if rule is not None:
         src += "\n\n" + quadrature.constants(rule)
+    if lat is not None:
+        src += "\n\n" + latent_entropy.constants(lat[2])
     src += function(
         "param_checks",
         "theta",
@@ -277,4 +300,42 @@ def dense_module(
             '    """Not available: the KL divergence has no closed form here."""\n'
             f"    raise NotImplementedError(FAMILY + ': ' + {d.kl_detail or 'no closed-form KL'!r})\n"
         )
+    if lat is not None:
+        src += latent_entropy.latent_entropy(fam, lat[0], lat[1], lat[2], guard, B)
+    else:
+        src += _entropy_kernel(
+            d, printer, probe, ref, theta_lines, guard, rule, quad_h, B
+        )
     return src
+
+
+def _entropy_kernel(
+    d: Derivation,
+    printer: StablePrinting,
+    probe: dict,
+    ref: str,
+    theta_lines: list[str],
+    guard: Guard,
+    rule: quadrature.Rule | None,
+    quad_h: bool,
+    B: Backend,
+) -> str:
+    r"""``entropy(theta)``: the closed form, else the quadrature rule, else a stub."""
+    if not quad_h and d.entropy is not None:
+        lines, outs = body(printer, [d.entropy], ref, probe)
+        return function(
+            "entropy",
+            "theta",
+            r"Entropy :math:`H(\theta) = -\mathbb E_\theta[\log p_\theta(x)]`"
+            f" ({d.entropy_method})." + latex_note(d.entropy),
+            guard.lines(theta_lines) + lines,
+            guard(outs[0]),
+        )
+    if rule is not None:
+        return quadrature_entropy(d.family, rule, guard, B)
+    why = d.entropy_detail or "no closed-form entropy and no quadrature rule"
+    return (
+        "\n\ndef entropy(theta):\n"
+        '    """Not available: the entropy has no closed form here."""\n'
+        f"    raise NotImplementedError(FAMILY + ': ' + {why!r})\n"
+    )

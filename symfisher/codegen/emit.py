@@ -4,8 +4,8 @@ The module imports only ``jax``, ``jax.numpy`` and ``jax.scipy.special`` and
 exposes ``log_prob(theta, x)``, ``score(theta, x)``, ``hessian_log_prob(theta, x)``,
 ``fisher(theta)``, ``fisher_diag(theta)``, ``fvp(theta, v)``,
 ``kl(theta_p, theta_q)``, ``cramer_rao(theta, n)``,
-``natural_gradient(theta, g, damping=0.0)``, ``fisher_sqrt(theta)`` and
-``param_checks(theta)``.
+``natural_gradient(theta, g, damping=0.0)``, ``fisher_sqrt(theta)``,
+``entropy(theta)`` and ``param_checks(theta)``.
 ``theta``'s last axis holds the parameters in the family's order; leading axes
 broadcast.
 
@@ -49,6 +49,7 @@ KERNEL_FUNCTIONS = (
     "kl",
     "natural_gradient",
     "fisher_sqrt",
+    "entropy",
 )
 #: ``PROVENANCE`` of a module printed entirely from closed forms.
 ALL_CLOSED = dict.fromkeys(KERNEL_FUNCTIONS, CLOSED)
@@ -64,6 +65,7 @@ QUAD_SOURCES = {
     "kl": "kl",
     "natural_gradient": "cramer_rao",
     "fisher_sqrt": "fisher",
+    "entropy": "entropy",
 }
 
 

@@ -6,7 +6,8 @@ kernels: the closed-form log-density and score are summed over fixed nodes,
 .. math:: F(\theta) \approx \sum_i w_i\, p_\theta(x_i)\, s(\theta; x_i)\, s(\theta; x_i)^\top,
    \qquad \mathrm{KL}(\theta_p \| \theta_q) \approx
    \sum_i w_i\, p_{\theta_p}(x_i) \big(\log p_{\theta_p}(x_i) - \log p_{\theta_q}(x_i)
-   + (\theta_q - \theta_p) \cdot s(\theta_p; x_i)\big)
+   + (\theta_q - \theta_p) \cdot s(\theta_p; x_i)\big),
+   \qquad H(\theta) \approx -\sum_i w_i\, p_\theta(x_i) \log p_\theta(x_i)
 
 (the score term integrates to 0 and removes the first-order part of the
 log-ratio, so that the KL's error shrinks with it for nearby points).
@@ -307,6 +308,7 @@ class _Integrands:
         x_of_y: sp.Expr,
         log_jac: sp.Expr,
         points: list[tuple],
+        entropy_offset: sp.Expr | None = None,
     ) -> None:
         (x,) = fam.variables
         args = [*fam.params, x]
@@ -320,6 +322,8 @@ class _Integrands:
             return sp.lambdify(args, e, modules=mods, dummify=True)
 
         self.lp = fn(fam.log_density)
+        self.off = None if entropy_offset is None else fn(entropy_offset)
+        self._off: dict[tuple[int, float], mpmath.mpf] = {}
         self.s = [fn(e) for e in score]
         yargs = [*fam.params, Y]
         self.g = sp.lambdify(yargs, x_of_y, modules="mpmath", dummify=True)
@@ -353,6 +357,17 @@ class _Integrands:
         dens, s, lp, lq = self._cache[key]
         return mpmath.exp(mpmath.mpf(log_w)) * dens, s, lp, lq
 
+    def offset(self, i: int, y: float) -> mpmath.mpf:
+        """The entropy integrand's offset at node ``y`` of point ``i`` (0 without one)."""
+        if self.off is None:
+            return mpmath.mpf(0)
+        key = (i, y)
+        if key not in self._off:
+            th = self.points[i]
+            x = int(y) if self.fam.is_discrete else self.g(*th, mpmath.mpf(y))
+            self._off[key] = self.off(*th, x)
+        return self._off[key]
+
     def size(self, i: int, y: float, log_w: float) -> mpmath.mpf:
         """Magnitude of the node's contribution to any integrand."""
         wp, s, lp, lq = self.at(i, y, log_w)
@@ -360,11 +375,11 @@ class _Integrands:
 
     def sums(
         self, i: int, nodes: Sequence[tuple[float, float]]
-    ) -> tuple[mpmath.matrix, mpmath.mpf, mpmath.mpf]:
-        """``(F, KL, total mass)`` by the rule ``nodes`` (pairs ``(y, log w)``) at point ``i``."""
+    ) -> tuple[mpmath.matrix, mpmath.mpf, mpmath.mpf, mpmath.mpf]:
+        """``(F, KL, total mass, entropy)`` by the rule ``nodes`` (pairs ``(y, log w)``) at point ``i``."""
         P = self.fam.n_params
         F = mpmath.matrix(P, P)
-        kl = mass = mpmath.mpf(0)
+        kl = mass = ent = mpmath.mpf(0)
         # the kernel's control variate: (theta_q - theta_p) . s integrates to 0
         step = [q - t for q, t in zip(self.partner[i], self.points[i], strict=True)]
         for y, lw in nodes:
@@ -376,23 +391,29 @@ class _Integrands:
                 lp - lq + mpmath.fsum(d * v for d, v in zip(step, s, strict=True))
             )
             mass += wp
-        return F, kl, mass
+            if wp != 0:
+                ent -= wp * (lp - self.offset(i, y))
+        return F, kl, mass, ent
 
 
 def _errors(
-    fine: Sequence[tuple[mpmath.matrix, mpmath.mpf, mpmath.mpf]],
-    coarse: Sequence[tuple[mpmath.matrix, mpmath.mpf, mpmath.mpf]],
+    fine: Sequence[tuple[mpmath.matrix, mpmath.mpf, mpmath.mpf, mpmath.mpf]],
+    coarse: Sequence[tuple[mpmath.matrix, mpmath.mpf, mpmath.mpf, mpmath.mpf]],
     extra: Sequence[mpmath.mpf],
 ) -> dict[str, float]:
     r"""Relative differences per function between two rules, plus ``extra``.
 
     ``"normalizer"``: the total mass (1 exactly), the relative error of a
     normaliser :math:`Z` summed by the rule (the absolute error of
-    :math:`\log Z`).
+    :math:`\log Z`). ``"entropy"``: relative to :math:`\max(1, |H|)` (an
+    entropy may be 0 or negative).
     """
-    ef = ek = ec = ez = 0.0
-    for (F1, k1, m1), (F0, k0, m0), add in zip(fine, coarse, extra, strict=True):
+    ef = ek = ec = ez = eh = 0.0
+    for (F1, k1, m1, h1), (F0, k0, m0, h0), add in zip(
+        fine, coarse, extra, strict=True
+    ):
         ez = max(ez, float(abs(m1 - m0) / abs(m1) + add) if m1 != 0 else ez)
+        eh = max(eh, float(abs(h1 - h0) / max(abs(h1), 1) + add))
         scale = max(abs(v) for v in F1)
         if scale == 0:
             continue
@@ -408,7 +429,13 @@ def _errors(
         if cond < MAX_COND:
             s1 = max(abs(v) for v in inv1)
             ec = max(ec, float(max(abs(v) for v in (inv1 - inv0)) / s1 + cond * add))
-    return {"fisher": ef, "kl": ek, "cramer_rao": ec, "normalizer": ez}
+    return {
+        "fisher": ef,
+        "kl": ek,
+        "cramer_rao": ec,
+        "normalizer": ez,
+        "entropy": eh,
+    }
 
 
 def claim(err: float) -> float:
@@ -423,8 +450,13 @@ def build_rule(
     fam: Family,
     score: Sequence[sp.Expr],
     box: Sequence[tuple[float, float]] | None = None,
+    entropy_offset: sp.Expr | None = None,
 ) -> Rule:
-    """Choose the rule for a one-variable family (see the module docstring).
+    r"""Choose the rule for a one-variable family (see the module docstring).
+
+    ``entropy_offset`` :math:`c_\theta(x)` makes the entropy integrand
+    :math:`-p (\log p - c)` (a latent family's :math:`\log g'(u)`,
+    :func:`symfisher.codegen.latent_entropy.latent_family`).
 
     Raises:
       QuadratureError: for several variables or a support with no rule.
@@ -440,7 +472,7 @@ def build_rule(
     log_jac = sp.expand_log(sp.log(sp.diff(x_of_y, Y)), force=True)
     kind, a, b = _kind(support)
     with mpmath.workdps(DPS):
-        ig = _Integrands(fam, score, x_of_y, log_jac, points)
+        ig = _Integrands(fam, score, x_of_y, log_jac, points, entropy_offset)
         if kind == "sum":
             return _sum_rule(fam, support, ig, box)
         return _trapezoid_rule(fam, support, kind, a, b, ig, box, x_of_y, log_jac)
@@ -577,7 +609,7 @@ def _trapezoid_rule(
         err = _errors(nxt, now, truncation)
         step_err = _errors(nxt, now, [0] * len(truncation))  # what halving can fix
         if (
-            max(step_err["fisher"], step_err["kl"]) <= TARGET
+            max(step_err["fisher"], step_err["kl"], step_err["entropy"]) <= TARGET
             or level + 1 >= FINEST_LEVEL
         ):
             break

@@ -1,10 +1,11 @@
-r"""Quadrature kernels of a dense module: nodes, Fisher and KL by a fixed rule.
+r"""Quadrature kernels of a dense module: nodes, Fisher, KL and entropy by a fixed rule.
 
-Where a family's Fisher information or KL divergence has no closed form, the
+Where a family's Fisher information, KL divergence or entropy has no closed form, the
 module carries a rule (:mod:`symfisher.codegen.quadrature`) and these functions:
 :math:`F \approx \sum_i w_i p_\theta(x_i) s_i s_i^\top` and
 :math:`\mathrm{KL} \approx \sum_i w_i p(x_i)(\log p - \log q + \delta\cdot s)(x_i)`,
-each with the accuracy estimated at generation time in its docstring.
+and the entropy :math:`H \approx -\sum_i w_i p(x_i) \log p(x_i)`, each with the
+accuracy estimated at generation time in its docstring.
 """
 
 from __future__ import annotations
@@ -23,11 +24,12 @@ def normalizer_note(fam: Family, rule: quadrature.Rule) -> str:
         "\n\n    The normaliser :math:`Z(\\theta)` (and, in ``score`` and"
         " ``hessian_log_prob``,\n    its derivatives) is a sum over the quadrature"
         " rule; the rest is closed form.\n    "
-        + _accuracy(fam, rule, "normalizer", "absolute error of log Z")
+        + accuracy_note(fam, rule, "normalizer", "absolute error of log Z")
     )
 
 
-def _accuracy(fam: Family, rule: quadrature.Rule, key: str, what: str) -> str:
+def accuracy_note(fam: Family, rule: quadrature.Rule, key: str, what: str) -> str:
+    """Docstring lines stating the rule, its range and the accuracy ``rule.claim[key]``."""
     moved = [p.name for p in fam.params if p in rule.x_of_y.free_symbols]
     follow = (
         f"    The nodes follow {' and '.join(moved)} (a location-scale map), so the\n"
@@ -128,7 +130,7 @@ def quadrature_fisher(
         " (no closed form).\n\n"
         r"    .. math:: F(\theta) \approx \sum_i w_i\, p_\theta(x_i)\, "
         r"s(\theta; x_i)\, s(\theta; x_i)^\top"
-        "\n\n    " + _accuracy(fam, rule, "fisher", rel),
+        "\n\n    " + accuracy_note(fam, rule, "fisher", rel),
         guard.lines(["theta = _theta(theta)", "wp, s = _quad_terms(theta)"]),
         guard(B.call("einsum", "'...n,...ni,...nj->...ij'", "wp", "s", "s"), 2),
     )
@@ -136,7 +138,7 @@ def quadrature_fisher(
         "fisher_diag",
         "theta",
         "Diagonal of the Fisher information, shape ``(..., P)``, by quadrature.\n\n"
-        "    " + _accuracy(fam, rule, "fisher", rel),
+        "    " + accuracy_note(fam, rule, "fisher", rel),
         guard.lines(["theta = _theta(theta)", "wp, s = _quad_terms(theta)"]),
         guard(B.call("einsum", "'...n,...ni->...i'", "wp", "s * s"), 1),
     )
@@ -147,7 +149,7 @@ def quadrature_fisher(
         " quadrature\n"
         r"    (:math:`\sum_i w_i p_\theta(x_i) s_i (s_i \cdot v)`, never forming"
         " :math:`F`).\n\n"
-        "    " + _accuracy(fam, rule, "fisher", "relative error (to |F| |v|)"),
+        "    " + accuracy_note(fam, rule, "fisher", "relative error (to |F| |v|)"),
         guard.lines(
             [
                 "theta = _theta(theta)",
@@ -163,7 +165,7 @@ def quadrature_fisher(
         "theta, n",
         r"Cramér–Rao bound :math:`F(\theta)^{-1} / n` for ``n`` i.i.d. draws, from"
         " the\n    quadrature Fisher information.\n\n    "
-        + _accuracy(
+        + accuracy_note(
             fam,
             rule,
             "cramer_rao",
@@ -193,7 +195,7 @@ def quadrature_kl(
         r" scales as :math:`|\theta_q - \theta_p|^2`"
         "\n    like the KL itself (nearby points keep their relative accuracy)."
         "\n\n    "
-        + _accuracy(
+        + accuracy_note(
             fam, rule, "kl", "relative error for pairs of distinct points of the range"
         ),
         guard.lines(
@@ -227,4 +229,33 @@ def quadrature_kl(
         guard(
             B.call("sum", f"{B.call('exp', 'log_w + lp')} * (lp - lq + ds)", axis=-1)
         ),
+    )
+
+
+def quadrature_entropy(
+    fam: Family, rule: quadrature.Rule, guard: Guard, B: Backend = JAX
+) -> str:
+    """``entropy`` by the rule, with nodes placed for ``theta``."""
+    return function(
+        "entropy",
+        "theta",
+        r"Entropy :math:`H(\theta) = -\mathbb E_\theta[\log p_\theta(x)]` by"
+        " quadrature (no closed form).\n\n"
+        r"    .. math:: H(\theta) \approx -\sum_i w_i\, p_\theta(x_i)"
+        r" \log p_\theta(x_i)"
+        "\n\n    "
+        + accuracy_note(fam, rule, "entropy", "error relative to max(1, |H|)"),
+        guard.lines(
+            [
+                "theta = _theta(theta)",
+                "x, log_w = _quad_nodes(theta)",
+                f"c = {B.stop_gradient('theta[..., None, :]')}",
+                "lp = log_prob(c, x)",
+                f"ok = {B.call('isfinite', 'lp')} & "
+                + B.call("all", B.call("isfinite", "score(c, x)"), axis=-1),
+                "x, log_w = _quad_keep(ok, lp, x, log_w)",
+                "lp = log_prob(theta[..., None, :], x)",
+            ]
+        ),
+        guard("-" + B.call("sum", f"{B.call('exp', 'log_w + lp')} * lp", axis=-1)),
     )

@@ -244,6 +244,19 @@ def coordinates_module(
         ],
         be.call("sum", outs[0], axis=-1),
     )
+    if base.entropy is None:
+        raise emit.CodegenError(
+            f"{fam.name}: coordinates of {bf.name} need a closed-form base entropy"
+        )
+    lines, outs = emit.body(printer, [base.entropy], ref, probe)
+    src += emit.function(
+        "entropy",
+        "theta",
+        r"Entropy, the sum of the coordinates' entropies"
+        f" ({base.entropy_method})." + emit.latex_note(base.entropy),
+        theta_lines + lines,
+        be.call("sum", outs[0], axis=-1),
+    )
     return src
 
 

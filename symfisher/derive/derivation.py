@@ -1,8 +1,9 @@
 r"""``derive(family)``: every symbolic quantity of a family, with provenance.
 
 A :class:`Derivation` holds the score, Hessian, the three Fisher routes and
-their pairwise agreement, the closed-form KL, and answers numeric questions
-(:meth:`Derivation.fisher_at`) even where no closed form was found.
+their pairwise agreement, the closed-form KL and entropy, and answers numeric
+questions (:meth:`Derivation.fisher_at`, :meth:`Derivation.entropy_at`) even where
+no closed form was found.
 """
 
 from __future__ import annotations
@@ -17,10 +18,11 @@ import numpy as np
 import sympy as sp
 
 from symfisher.derive import agreement
+from symfisher.derive import entropy as entropy_mod
 from symfisher.derive import fisher as routes_mod
 from symfisher.derive.kl import KL
 from symfisher.derive.kl import kl as closed_kl
-from symfisher.derive.numeric import DPS, fisher_numeric
+from symfisher.derive.numeric import DPS, expectation_numeric, fisher_numeric
 from symfisher.derive.simplify import is_zero, tidy
 from symfisher.errors import DerivationError, DomainError, SymbolicTimeout
 from symfisher.families.family import Family
@@ -78,6 +80,11 @@ class Derivation:
       kl_primed: the primed symbols :math:`\theta'` used by ``kl``.
       kl_method: how the KL was obtained.
       regular: False when the support depends on the parameters.
+      entropy: closed-form :math:`H(\theta) = -\mathbb E_\theta[\log p_\theta(x)]`
+        or ``None`` (then numeric: :meth:`entropy_at`).
+      entropy_method: how the entropy was obtained (:mod:`symfisher.derive.entropy`),
+        ``"unresolved"`` when no closed form was found.
+      entropy_detail: the missing term or the assumption, when there is one.
       regularity: plain-language report of which identities fail (non-regular).
       seconds: wall time of the derivation.
       steps: fingerprint to outcome of every time-limited step
@@ -104,6 +111,9 @@ class Derivation:
     regular: bool
     regularity: str | None
     seconds: float
+    entropy: sp.Expr | None = None
+    entropy_method: str = "unresolved"
+    entropy_detail: str = ""
     from_cache: bool = False
     steps: dict[str, str] = field(default_factory=dict, repr=False)
     by_clock: int = 0
@@ -140,6 +150,38 @@ class Derivation:
             arr,
             f"numeric: mpmath quadrature of E[s s^T] at {DPS} digits "
             "(no closed form found)",
+            float(err),
+        )
+
+    def entropy_at(self, point: Mapping[Any, Any] | Sequence[Any]) -> NumericFisher:
+        r"""Entropy :math:`H(\theta)` at a point: the closed form if any, else quadrature.
+
+        A 0-d :class:`NumericFisher` (a float64 array) whose ``provenance`` says
+        ``"closed form (<method>) ..."`` or ``"numeric: mpmath quadrature ..."``
+        and whose ``error`` is the quadrature's error estimate (0 for a closed
+        form). Valid for non-regular families too (Uniform(0, θ): log θ).
+
+        Args:
+          point: parameter values by name (or a sequence in parameter order).
+
+        Raises:
+          DomainError: for a missing, extra or out-of-domain parameter.
+        """
+        pt = self.family.point(point)
+        if self.entropy is not None:
+            sub = {p: sp.Float(v, DPS) for p, v in pt.items()}
+            val = self.entropy.evalf(DPS, subs=sub)
+            if val.is_number and val.is_real:
+                return NumericFisher(
+                    float(val),
+                    f"closed form ({self.entropy_method}), evaluated at {DPS} digits",
+                )
+        value, err = expectation_numeric(self.family, -self.family.log_density, pt)
+        why = f": {self.entropy_detail}" if self.entropy_detail else ""
+        return NumericFisher(
+            float(value),
+            f"numeric: mpmath quadrature of -E[log p] at {DPS} digits "
+            f"(no closed form found{why})",
             float(err),
         )
 
@@ -231,6 +273,9 @@ class Derivation:
             "mean_score": self.mean_score_status,
             "kl": None if self.kl is None else sp.sstr(self.kl),
             "kl_method": self.kl_method,
+            "entropy": None if self.entropy is None else sp.sstr(self.entropy),
+            "entropy_method": self.entropy_method,
+            "entropy_detail": self.entropy_detail,
             "seconds": round(self.seconds, 3),
             "from_cache": self.from_cache,
         }
@@ -354,6 +399,7 @@ def _derive(family: Family, seconds: float) -> Derivation:
     r2 = routes_mod.neg_expected_hessian(family, H, seconds)
     div: KL = closed_kl(family, seconds / 4)
     r3 = routes_mod.kl_hessian(family, div, seconds)
+    ent = entropy_mod.entropy(family, seconds / 4)
     route_list = [r1, r2, r3]
     routes = {r.name: r.matrix for r in route_list}
     prov = {r.name: (r.method, r.detail, r.seconds) for r in route_list}
@@ -391,6 +437,9 @@ def _derive(family: Family, seconds: float) -> Derivation:
         regular=regular,
         regularity=regularity,
         seconds=time.perf_counter() - t0,
+        entropy=ent.expr,
+        entropy_method=ent.method,
+        entropy_detail=ent.detail,
     )
 
 
@@ -458,6 +507,9 @@ _FIELDS = (
     "regular",
     "regularity",
     "seconds",
+    "entropy",
+    "entropy_method",
+    "entropy_detail",
     "steps",
     "by_clock",
     "budget",
@@ -467,7 +519,7 @@ _FIELDS = (
 def derive(
     family: Family | str, *, use_cache: bool = True, seconds: float = 20.0, **size: int
 ) -> Derivation:
-    """Derive score, Hessian, Fisher (three routes), KL for a family; cached.
+    """Derive score, Hessian, Fisher (three routes), KL, entropy for a family; cached.
 
     Args:
       family: a :class:`Family` or a catalog name (then ``size`` keywords apply).

@@ -1,8 +1,8 @@
 r"""``generated/CATALOG.md`` and the README catalog table, rendered from derivations.
 
 Per family: parameters and domains, support, :math:`\log p_\theta(x)`, the
-Fisher matrix :math:`F(\theta)`, :math:`\mathrm{KL}(p_\theta\|p_{\theta'})`
-(LaTeX from ``sympy.latex`` in fenced ``math`` blocks), how each route was obtained,
+Fisher matrix :math:`F(\theta)`, :math:`\mathrm{KL}(p_\theta\|p_{\theta'})`,
+the entropy :math:`H(\theta)` and how it was obtained (LaTeX from ``sympy.latex`` in fenced ``math`` blocks), how each route was obtained,
 the agreement of each pair of routes, the regularity report, the kernel module
 and the recorded verification verdict. Pure functions of their arguments, with
 nothing that varies between runs (no times, no dates): the same derivations
@@ -121,6 +121,13 @@ def provenance_text(d: Derivation) -> str:
     )
 
 
+def entropy_cell(d: Derivation) -> str:
+    """``closed form (exp-family A − η·∇A)`` or ``numeric (quadrature kernel)``."""
+    if d.entropy is not None:
+        return f"closed form ({short_method(d.entropy_method)})"
+    return "numeric (quadrature kernel)"
+
+
 def kernel_link(name: str, prefix: str = "") -> str:
     """Markdown link to a family's kernel module."""
     return f"[{name}.py]({prefix}{name}.py)"
@@ -174,6 +181,20 @@ def family_section(d: Derivation, verdict: Verdict) -> str:
     else:
         detail = f": {prose(d.kl_detail)}" if d.kl_detail else ""
         out.append(f"KL divergence: no closed form{detail}.")
+    out.append("")
+    if d.entropy is not None:
+        detail = f"; {prose(d.entropy_detail)}" if d.entropy_detail else ""
+        out += [
+            f"Entropy ({d.entropy_method}{detail}):",
+            "",
+            math_block(r"H(\theta)", d.entropy),
+        ]
+    else:
+        detail = f": {prose(d.entropy_detail)}" if d.entropy_detail else ""
+        out.append(
+            f"Entropy: no closed form{detail}; the kernel `entropy` integrates "
+            "−p log p by quadrature."
+        )
     out += ["", "| route | how it was obtained | detail |", "|---|---|---|"]
     out += [
         f"| {ROUTE_TITLE[r]} | {cell(route_method(d, r))} | {cell(d.provenance[r][1])} |"
@@ -204,17 +225,18 @@ def family_section(d: Derivation, verdict: Verdict) -> str:
 def summary_table(
     derivations: Sequence[Derivation], verdicts: Sequence[Verdict]
 ) -> str:
-    """Summary table: family, parameters, Fisher (short), agreement, kernels, verified."""
+    """Summary table: family, parameters, Fisher (short), agreement, entropy, kernels, verified."""
     rows = [
-        "| family | parameters | Fisher | agreement | kernels | verified |",
-        "|---|---|---|---|---|---|",
+        "| family | parameters | Fisher | agreement | entropy | kernels | verified |",
+        "|---|---|---|---|---|---|---|",
     ]
     for d, v in zip(derivations, verdicts, strict=True):
         name = d.family.name
         kern = kernel_link(name) if v.source_sha256 is not None else "none"
         rows.append(
             f"| [{cell(title(d))}](#{name}) | {cell(params_text(d))} | "
-            f"`{cell(fisher_cell(d, 60))}` | {agreement_cell(d)} | {kern} | "
+            f"`{cell(fisher_cell(d, 60))}` | {agreement_cell(d)} | "
+            f"{cell(entropy_cell(d))} | {kern} | "
             f"{cell(v.short)} |"
         )
     return "\n".join(rows)
@@ -243,7 +265,8 @@ def catalog_text(
         "# symfisher catalog",
         "",
         "Each family's parameters, log-density, Fisher information (three "
-        "independent routes and how they agree), KL divergence, kernel module "
+        "independent routes and how they agree), KL divergence, entropy, kernel "
+        "module "
         "and recorded Monte Carlo verification (`symfisher verify NAME "
         "--record` writes [VERIFIED.json](VERIFIED.json)).",
         "",
@@ -340,6 +363,14 @@ def replace_readme_block(readme: str, table: str) -> str:
 
 
 # -- state-conditioned policies ------------------------------------------------
+#: how each policy template's ``entropy(theta, states)`` computes H(π(·|s))
+POLICY_ENTROPY = {
+    "linear_softmax": "−Σ_a p_a log p_a from log_softmax(W φ(s)) (0 log 0 = 0)",
+    "tabular_softmax": "−Σ_a p_a log p_a from log_softmax(θ_s) (0 log 0 = 0)",
+    "linear_gaussian": "Σ_i log σ_i + (m/2)(1 + log 2π), the same at every state",
+}
+
+
 def policy_section(d: PolicyDerivation, verdict: Verdict) -> str:
     r"""The ``## name`` section of a state-conditioned policy.
 
@@ -386,6 +417,12 @@ def policy_section(d: PolicyDerivation, verdict: Verdict) -> str:
             ),
             "",
         ]
+    out += [
+        "Entropy: closed form per state, "
+        + POLICY_ENTROPY.get(name, "from the kernel's log-policy")
+        + " (kernel `entropy(theta, states)`, one value per state).",
+        "",
+    ]
     out += ["| route | how it was obtained |", "|---|---|"]
     out += [f"| {ROUTE_TITLE[r]} | {cell(d.routes[r].method)} |" for r in ROUTES]
     out += [

@@ -24,6 +24,9 @@ SHORT = {
     ),
     "Hessian of the quadrature KL (numeric, 50 digits)": "KL: quadrature (numeric)",
     "unresolved": "unresolved",
+    "exponential-family identity H = A - eta . grad A - E[log h]": (
+        "exp-family A − η·∇A"
+    ),
 }
 
 
@@ -195,7 +198,7 @@ def policy_to_latex(d: Any) -> str:
 
 
 def to_latex(d: Derivation) -> str:
-    """LaTeX of the score, the Fisher matrix (or each route) and the KL."""
+    """LaTeX of the score, the Fisher matrix (or each route), the KL and the entropy."""
     lines = [f"% {d.family.name}: parameters {', '.join(d.family.param_names)}"]
     lines.append(r"\log p_\theta(x) = " + latex(tidy(d.family.log_density)))
     lines.append(r"s(\theta; x) = " + latex(tidy(d.score)))
@@ -213,6 +216,9 @@ def to_latex(d: Derivation) -> str:
         )
     if d.kl is not None:
         lines.append(r"\mathrm{KL}(p_\theta \| p_{\theta'}) = " + latex(tidy(d.kl)))
+    lines.append(f"% entropy: {d.entropy_method}")
+    if d.entropy is not None:
+        lines.append(r"H(\theta) = " + latex(tidy(d.entropy)))
     if d.regularity:
         lines.append(f"% {d.regularity}")
     return "\n".join(lines)

@@ -1,4 +1,4 @@
-r"""Per-point identity checks: sampler moments, E[s] = 0, E[s sᵀ] = F, -E[H] = F.
+r"""Per-point identity checks: sampler moments, E[s] = 0, E[s sᵀ] = F, -E[H] = F, entropy.
 
 :func:`_verify_point` draws :math:`x_i \sim p_\theta` with the family's sampler,
 averages the per-sample quantities of :func:`_sample_fn` (sharded over devices by
@@ -7,7 +7,10 @@ z-test (:func:`~symfisher.verify.z_checks._z_check`); the KL checks of
 :mod:`~symfisher.verify.kl_checks` use the same draws. A family whose support
 depends on its parameters gets a "not applicable" report of the estimates
 instead; one whose log-density is not twice differentiable skips
-:math:`-\mathbb E[H] = F`. Traces record each estimate's error along the run.
+:math:`-\mathbb E[H] = F`. The entropy check
+:math:`\overline{-\log p_\theta(x_i)} = H(\theta)` (``entropy`` kernel) needs no
+regularity, so it runs for every family (Uniform(0, θ) included). Traces record
+each estimate's error along the run.
 """
 
 from __future__ import annotations
@@ -48,7 +51,9 @@ def _sample_fn(K: Kernels, P: int, parts: set[str]) -> Callable:
         if "hessian_log_prob" in parts:
             out["H"] = hess(theta, x)
         if "log_prob" in parts:
-            out["llr"] = log_prob(theta, x) - log_prob(theta_q, x)
+            lp = log_prob(theta, x)
+            out["llr"] = lp - log_prob(theta_q, x)
+            out["nlp"] = -lp
         return out
 
     return fn
@@ -130,6 +135,9 @@ def _verify_point(
         if fname == "kl" and problem.startswith("not available"):
             checks.append(Check.not_applicable(fam.name, "KL checks", named, problem))
             continue
+        if fname == "entropy" and problem.startswith(("not available", "missing")):
+            checks.append(Check.not_applicable(fam.name, ENTROPY, named, problem))
+            continue
         checks.append(
             Check.error(
                 fam.name, f"kernel {fname}", named, f"{fname} at {named}: {problem}"
@@ -170,6 +178,14 @@ def _verify_point(
                 value,
                 scale,
                 N,
+            )
+        )
+    if "entropy" in ok and "nlp" in est:
+        c = entropy_check(fam, K, theta, float(ok["entropy"]), est["nlp"], N)
+        checks.append(c)
+        traces.append(
+            _trace(
+                fam, ENTROPY, est["nlp"], np.asarray(c.expected), np.asarray(c.scale)
             )
         )
     if not regular:
@@ -253,6 +269,34 @@ def _verify_point(
                 )
             )
     return checks, traces
+
+
+#: name of the entropy check in reports
+ENTROPY = "MC entropy = H"
+
+
+def entropy_check(
+    fam: Family, K: Kernels, theta: np.ndarray, H: float, nlp: Any, N: int
+) -> Check:
+    r"""z-test of :math:`\overline{-\log p_\theta(x_i)}` against the kernel's :math:`H(\theta)`.
+
+    The scale is :math:`\max(1, |H|)`: an entropy may be 0 or negative, so
+    errors are relative above 1 nat and absolute below. A quadrature kernel's
+    stated accuracy (relative to the same scale) widens the test.
+    """
+    scale = max(1.0, abs(H))
+    return _z_check(
+        fam,
+        theta,
+        ENTROPY,
+        "",
+        float(nlp.mean),
+        float(nlp.se),
+        H,
+        scale,
+        N,
+        K.accuracy("entropy") * scale,
+    )
 
 
 def _non_regular(

@@ -94,6 +94,7 @@ def _probe(
         "hessian_log_prob": ((n, P, P), lambda f: f(t, x)),
         "fisher": ((P, P), lambda f: f(t)),
         "kl": ((), lambda f: f(t, t)),
+        "entropy": ((), lambda f: f(t)),
     }
     ok: dict[str, Any] = {}
     bad: list[tuple[str, str]] = []

@@ -7,7 +7,8 @@ generated kernel's sampler, so every stochastic check averages over both:
    \mathbb E_{s,a}[s_\theta s_\theta^\top] = F, \quad
    -\mathbb E_{s,a}[\nabla^2_\theta\log\pi] = F, \quad
    \mathbb E_s[F_{\rm kernel}(s)] = F, \quad
-   \mathbb E_s[\mathrm{KL}_{\rm kernel}(s)] = \mathrm{KL}
+   \mathbb E_s[\mathrm{KL}_{\rm kernel}(s)] = \mathrm{KL}, \quad
+   \mathbb E_{s,a}[-\log\pi(a|s) - H_{\rm kernel}(s)] = 0
 
 with :math:`F` and :math:`\mathrm{KL}` the closed forms of the symbolic derivation
 (:math:`\mathbb E_s` over the symbolic state distribution). Each entry is a z-test
@@ -223,6 +224,15 @@ def _point_checks(
         m, se = _mean_se(np.asarray(per_state)[:, None])
         out.append(
             _stochastic(name, "E_s[KL] = KL", "", pt, m[0], se[0], target, n, target)
+        )
+    # per-state entropy kernel: -log pi(a|s) - H(s) has mean 0 (paired differences)
+    if callable(getattr(k, "entropy", None)):
+        h = np.asarray(k.entropy(th, states))
+        lp = np.asarray(k.log_prob(th, states, actions))
+        m, se = _mean_se((-lp - h)[:, None])
+        sc = max(1.0, float(np.mean(np.abs(h))))
+        out.append(
+            _stochastic(name, "E[-log pi] = E_s[H(s)]", "", pt, m[0], se[0], 0.0, n, sc)
         )
     # deterministic: Hessian of kl = fisher = F v on the same states
     sub_states = states[:64]

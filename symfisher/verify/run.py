@@ -20,6 +20,8 @@ E[s s^T] = F                   :math:`\overline{s_i s_j} = F_{ij}`
 KL Hessian = F                 :math:`\nabla^2_{\theta'} \mathrm{KL}(\theta\|\theta')|_{\theta'=\theta} = F`
                                (deterministic, ``jax.hessian``)
 MC KL = KL                     :math:`\overline{\log p_\theta - \log p_{\theta'}} = \mathrm{KL}`
+MC entropy = H                 :math:`\overline{-\log p_\theta} = H(\theta)` (``entropy``
+                               kernel; also for non-regular families)
 KL ~ quadratic form            :math:`\mathrm{KL}(\theta, \theta+\epsilon\delta) /
                                (\tfrac12\epsilon^2 \delta^\top F \delta) \to 1` (deterministic)
 Cramér–Rao                     see :mod:`symfisher.verify.cramer_rao`
@@ -68,7 +70,7 @@ from symfisher.verify.result import Check
 from symfisher.verify.z_checks import EPS_FLOOR as EPS_FLOOR  # re-exported
 from symfisher.verify.z_checks import _z_check as _z_check  # re-exported
 
-KERNEL_FUNCTIONS = ("log_prob", "score", "hessian_log_prob", "fisher", "kl")
+KERNEL_FUNCTIONS = ("log_prob", "score", "hessian_log_prob", "fisher", "kl", "entropy")
 PILOT = 2**16
 MAX_SAMPLES = 2**23
 
@@ -104,7 +106,8 @@ def verify(
     Args:
       family: catalog name or :class:`~symfisher.Family`.
       kernels: module or mapping with ``log_prob``, ``score``,
-        ``hessian_log_prob``, ``fisher``, ``kl`` (generated signatures);
+        ``hessian_log_prob``, ``fisher``, ``kl`` and optionally ``entropy``
+        (generated signatures; without ``entropy`` its check is not applicable);
         default the generated kernels (generated on the fly for user families).
       n_samples: Monte Carlo draws per point: fewer than ``chunk`` exactly (one
         chunk of that size), more rounded up to whole chunks (with a warning);
@@ -214,7 +217,7 @@ def verify_many(
             for j in mine
         }
         m_est = sum(
-            len(pts) * (2 * len(fam.variables) + fam.n_params * (fam.n_params + 2) + 3)
+            len(pts) * (2 * len(fam.variables) + fam.n_params * (fam.n_params + 2) + 4)
             for (fam, _), pts in zip(resolved, all_points, strict=True)
         )
         run = dict(

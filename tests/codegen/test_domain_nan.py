@@ -60,6 +60,7 @@ def _outputs(k, theta, theta_q, x):
     if not k.PROVENANCE["kl"].startswith("not available"):
         out["kl p outside"] = k.kl(theta, theta_q)
         out["kl q outside"] = k.kl(theta_q, theta)
+    out["entropy"] = k.entropy(theta)
     return out
 
 

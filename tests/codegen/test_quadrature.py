@@ -150,6 +150,7 @@ def test_provenance_names_closed_forms_and_quadrature(user, name):
         "kl",
         "natural_gradient",
         "fisher_sqrt",
+        "entropy",
     }
     for fn in ("log_prob", "score", "hessian_log_prob"):
         assert k.PROVENANCE[fn] == "closed form"
@@ -167,6 +168,26 @@ def test_provenance_names_closed_forms_and_quadrature(user, name):
         ) in " ".join(doc.split())
         for p, (lo, hi) in k.QUADRATURE_RANGES.items():
             assert f"{p} in [{lo:g}, {hi:g}]" in " ".join(doc.split())
+
+
+@pytest.mark.parametrize("name", list(USER))
+def test_entropy_matches_mpmath_within_its_stated_accuracy(user, name):
+    d, k = user[name]
+    quad = k.PROVENANCE["entropy"]
+    assert (d.entropy is None) == quad.startswith("quadrature: "), quad
+    acc = k.QUADRATURE_ACCURACY.get("entropy", 1e-12)
+    doc = " ".join(k.entropy.__doc__.split())
+    if d.entropy is None:
+        assert "Accuracy:" in doc and quad.removeprefix("quadrature: ") in doc
+    for p in _points(k, d.family)[:1]:  # a 50-digit reference is slow
+        want = d.entropy_at(p)
+        assert want.provenance.startswith("numeric" if d.entropy is None else "closed")
+        got = float(k.entropy(jnp.array(p)))
+        assert abs(got - float(want)) <= acc * max(1.0, abs(float(want))) + 1e-12, (
+            p,
+            got,
+            float(want),
+        )
 
 
 @pytest.mark.parametrize("name", list(USER))
@@ -294,7 +315,9 @@ def test_student_t_gets_a_quadrature_kl(tmp_path):
     k = _load(tmp_path, "student_t", module_text(d))
     assert k.PROVENANCE["kl"].startswith("quadrature: ")
     assert k.PROVENANCE["fisher"] == "closed form"
-    assert set(k.QUADRATURE_ACCURACY) == {"kl"}
+    # its entropy has no closed form either (SymPy leaves the integral)
+    assert d.entropy is None and k.PROVENANCE["entropy"] == k.PROVENANCE["kl"]
+    assert set(k.QUADRATURE_ACCURACY) == {"kl", "entropy"}
     pts = _points(k, d.family)[::2]
     for p, q in zip(pts, pts[1:] + pts[:1], strict=True):
         want = _kl_reference(d, p, q)

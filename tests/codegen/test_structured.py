@@ -60,6 +60,9 @@ def test_structured_kernels_equal_the_dense_derivation_at_another_size(name, siz
             k.kl(theta, theta_q), float(d.kl.evalf(50, subs=sub)), rtol=1e-12
         )
         np.testing.assert_allclose(
+            k.entropy(theta), float(d.entropy.evalf(50, subs=sub)), rtol=1e-12
+        )
+        np.testing.assert_allclose(
             k.log_prob(theta, x), float(fam.log_density.evalf(50, subs=sub)), rtol=1e-12
         )
         np.testing.assert_allclose(

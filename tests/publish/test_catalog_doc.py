@@ -60,7 +60,22 @@ def test_section_domains_and_primed_kl_symbols():
     # KL in θ and θ′ with LaTeX names for the primed parameters
     assert r"\sigma'" in sec and "sigma'" not in sec.replace(r"\sigma'", "")
     # display math sits in fenced math blocks, one per formula
-    assert sec.count("```math\n") == 3
+    assert sec.count("```math\n") == 4  # log p, F, KL, H
+    assert "Entropy (exponential-family identity" in sec
+    assert r"H(\theta) = " in sec
+
+
+def test_entropy_column_states_each_familys_provenance():
+    rows = {
+        line.split("](#")[1].split(")")[0]: line
+        for line in (ROOT / "generated" / "CATALOG.md").read_text().splitlines()
+        if line.startswith("| [")
+    }
+    assert "| closed form (exp-family A − η·∇A) |" in rows["gamma"]
+    assert "| closed form (finite sum) |" in rows["categorical_softmax"]
+    assert "| closed form (integral) |" in rows["uniform"]
+    for name in ("poisson", "student_t", "tanh_gaussian"):
+        assert "| numeric (quadrature kernel) |" in rows[name], rows[name]
 
 
 def test_non_regular_section_reports_the_routes_instead_of_a_fisher():

@@ -19,6 +19,7 @@ def test_generated_policy_kernels_pass(name):
     kinds = {c.name for c in r.checks}
     assert {"E[s] = 0", "E[s s^T] = F", "-E[H] = F", "E_s[F(s)] = F"} <= kinds
     assert {"E_s[KL] = KL", "Hessian of kl = fisher", "fvp = F v"} <= kinds
+    assert "E[-log pi] = E_s[H(s)]" in kinds
     stoch = [c for c in r.checks if c.kind == "stochastic"]
     assert stoch and all(0 < c.detectable < 0.25 for c in stoch)
 
@@ -49,6 +50,19 @@ def test_planted_bugs_are_caught(name, bug):
     k = _planted(name, **{bug: BUGS[bug]})
     r = verify_policy(name, points=1, samples=2**15, seed=1, kernels=k)
     assert not r.passed, f"{bug} in {name} not caught"
+
+
+def test_entropy_with_half_log_sigma_is_caught():
+    def half(f):
+        def entropy(th, s):  # sum of 1/2 log sigma_i where log sigma_i belongs
+            log_std = jnp.asarray(th)[:, -1]
+            return f(th, s) - 0.5 * jnp.sum(log_std)
+
+        return entropy
+
+    k = _planted("linear_gaussian", entropy=half)
+    r = verify_policy("linear_gaussian", points=1, samples=2**15, seed=1, kernels=k)
+    assert [c.name for c in r.failures] == ["E[-log pi] = E_s[H(s)]"]
 
 
 def test_wrong_sampler_is_caught():

@@ -29,16 +29,18 @@ from symfisher.verify import Report, stats, verify
 from symfisher.verify.result import SCHEMA, Check
 from symfisher.verify.run import PILOT
 
-FUNCS = ("log_prob", "score", "hessian_log_prob", "fisher", "kl")
+FUNCS = ("log_prob", "score", "hessian_log_prob", "fisher", "kl", "entropy")
 KL_QUAD = "KL ~ ½ δᵀFδ"
+ENTROPY = "MC entropy = H"
 #: the checks whose claim involves each kernel function: a bug planted in a
 #: function may only make these fail
 USES = {
-    "log_prob": {"MC KL = KL"},
+    "log_prob": {"MC KL = KL", ENTROPY},
     "score": {"E[s] = 0", "E[s s^T] = F"},
     "hessian_log_prob": {"-E[H] = F"},
     "fisher": {"E[s s^T] = F", "-E[H] = F", "KL Hessian = F", KL_QUAD},
     "kl": {"KL Hessian = F", "MC KL = KL", KL_QUAD},
+    "entropy": {ENTROPY},
 }
 UNDERPOWERED = "cannot detect"
 
@@ -122,6 +124,16 @@ def _softmax_fisher_diag(k):
     return fisher
 
 
+def _entropy_half_log_sigma(k):
+    """Normal entropy with ½ log σ where log σ belongs."""
+    return lambda th: 0.5 * jnp.log(2 * jnp.pi * jnp.e) + 0.5 * jnp.log(th[..., 1])
+
+
+def _entropy_no_half(k):
+    """Normal entropy ½ log(2π) + log σ: the ½ of ½ log(2πe) lost its e."""
+    return lambda th: 0.5 * jnp.log(2 * jnp.pi) + jnp.log(th[..., 1])
+
+
 PLANTED = {
     # id: (family, replacements, checks that must fail: (name, entry or None))
     "gamma-F00-plus-5pct": (
@@ -177,6 +189,16 @@ PLANTED = {
         "gamma",
         {"hessian_log_prob": lambda k: _flip_offdiag(k.hessian_log_prob)},
         {("-E[H] = F", "(0, 1)")},
+    ),
+    "normal-entropy-half-log-sigma": (
+        "normal",
+        {"entropy": _entropy_half_log_sigma},
+        {(ENTROPY, None)},
+    ),
+    "normal-entropy-constant-without-e": (
+        "normal",
+        {"entropy": _entropy_no_half},
+        {(ENTROPY, None)},
     ),
     "normal-log_prob-missing-log-sigma": (
         "normal",
@@ -235,6 +257,7 @@ def test_correct_kernels_pass(correct, name):
     assert {"sampler moments", "E[s] = 0", "E[s s^T] = F"} <= names
     if name != "laplace":
         assert {"-E[H] = F", "KL Hessian = F", "MC KL = KL", KL_QUAD} <= names
+    assert ENTROPY in names
     sto = [c for c in report.checks if c.kind == "stochastic"]
     n = report.settings["n_samples"][name]
     assert n >= PILOT and n % report.settings["chunk"] == 0
@@ -281,6 +304,11 @@ def test_uniform_not_applicable_but_not_failed():
         c.name in ("E[s] = 0", "E[s s^T] = F", "-E[H] = F") for c in report.checks
     )
     assert report.summary()["uniform"]["not_applicable"] == 3
+    # the entropy needs no regularity: its Monte Carlo check runs and passes
+    ent = [c for c in report.checks if c.name == ENTROPY]
+    assert len(ent) == 3 and all(c.verdict == "pass" for c in ent)
+    for c in ent:
+        assert c.expected == pytest.approx(np.log(c.point["theta"]), rel=1e-12)
     assert "support depends on the parameters" in report.to_markdown()
 
 
@@ -354,6 +382,15 @@ def test_fisher_nan_at_one_valid_point():
         x.name for x in first
     }
     assert all(x.verdict == "pass" for x in first)
+
+
+def test_kernels_without_entropy_skip_its_check_and_say_why():
+    m = _mapping("normal")
+    del m["entropy"]
+    report = verify("normal", m, n_samples=2**12, points=1, cramer_rao=False)
+    (c,) = [c for c in report.checks if c.name == ENTROPY]
+    assert c.verdict == "not applicable" and "missing" in c.message
+    assert report.passed
 
 
 def test_nan_for_some_draws_fails_and_json_stays_strict():
@@ -725,8 +762,9 @@ def test_markdown_and_table(correct):
     assert md.startswith("# symfisher verification report")
     assert "Result: **PASSED**" in md
     assert "| family | verdict | checks | failed | not applicable |" in md
-    # 13 checks at each of 3 points, +2 there for natural_gradient and fisher_sqrt
-    assert "| normal | pass | 45 | 0 | 0 |" in md
+    # 14 checks at each of 3 points (the entropy's among them), +2 there for
+    # natural_gradient and fisher_sqrt
+    assert "| normal | pass | 48 | 0 | 0 |" in md
     # laplace: -E[H] = F is not applicable at its 3 points (the Dirac mass); its
     # closed-form KL is checked like any other
     assert re.search(r"\| laplace \| pass \| \d+ \| 0 \| 3 \|", md)

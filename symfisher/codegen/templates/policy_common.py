@@ -241,5 +241,11 @@ def _softmax_kfac_g(logp, w):
     p = jnp.exp(logp)
     wp = w[:, None] * p
     return jnp.diag(jnp.sum(wp, axis=0)) - wp.T @ p
+
+
+def _softmax_entropy(logp):
+    r""":math:`-\sum_a p_a \log p_a` per row, (B,); a :math:`p_a = 0` adds 0 (gradient too)."""
+    p = jnp.exp(logp)
+    return -jnp.sum(p * jnp.where(p > 0, logp, 0.0), axis=-1)
 # end template: common
 # fmt: on

@@ -252,5 +252,11 @@ def _softmax_kfac_g(logp, w):
     p = torch.exp(logp)
     wp = w[:, None] * p
     return torch.diag(torch.sum(wp, dim=0)) - wp.T @ p
+
+
+def _softmax_entropy(logp):
+    r""":math:`-\sum_a p_a \log p_a` per row, (B,); a :math:`p_a = 0` adds 0 (gradient too)."""
+    p = torch.exp(logp)
+    return -torch.sum(p * torch.where(p > 0, logp, torch.zeros_like(logp)), dim=-1)
 # end template: common
 # fmt: on

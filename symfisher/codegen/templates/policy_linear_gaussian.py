@@ -290,5 +290,17 @@ def sample(key, theta, states):
     mu = _mean(theta, states)
     eps = jax.random.normal(key, mu.shape, dtype=theta.dtype)
     return mu + jnp.exp(_split(theta)[2]) * eps
+
+
+def entropy(theta, states):
+    r"""Per-state entropy :math:`\sum_i \log\sigma_i + \tfrac m2 (1 + \log 2\pi)`, shape (B,).
+
+    The same for every state (the mean does not change it); ``states`` sets the shape.
+    """
+    theta, states, _ = check_inputs(theta, states)
+    log_std = _split(theta)[2]
+    m = log_std.shape[0]
+    h = jnp.sum(log_std) + 0.5 * m * (1.0 + jnp.log(2.0 * jnp.pi))
+    return jnp.broadcast_to(h.astype(theta.dtype), states.shape[:1])
 # end template: body
 # fmt: on

@@ -271,5 +271,17 @@ def sample(theta, states, generator=None):
     mu = _mean(theta, states)
     eps = torch.randn(mu.shape, generator=generator, dtype=theta.dtype, device=theta.device)
     return mu + torch.exp(_split(theta)[2]) * eps
+
+
+def entropy(theta, states):
+    r"""Per-state entropy :math:`\sum_i \log\sigma_i + \tfrac m2 (1 + \log 2\pi)`, shape (B,).
+
+    The same for every state (the mean does not change it); ``states`` sets the shape.
+    """
+    theta, states, _ = check_inputs(theta, states)
+    log_std = _split(theta)[2]
+    m = log_std.shape[0]
+    h = torch.sum(log_std) + 0.5 * m * (1.0 + math.log(2.0 * math.pi))
+    return torch.broadcast_to(h.to(theta.dtype), states.shape[:1])
 # end template: body
 # fmt: on

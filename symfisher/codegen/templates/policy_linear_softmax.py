@@ -45,6 +45,7 @@ from symfisher.codegen.templates.policy_common import (  # noqa: E402
     _nonempty,
     _real,
     _softmax_core,
+    _softmax_entropy,
     _softmax_kfac_g,
     _softmax_kl,
     _softmax_sqrt,
@@ -220,5 +221,14 @@ def sample(key, theta, states):
     r"""Actions :math:`a_b \sim \operatorname{softmax}(W\phi_b)`, shape (B,)."""
     theta, states, _ = check_inputs(theta, states)
     return jax.random.categorical(key, states @ theta.T, axis=-1)
+
+
+def entropy(theta, states):
+    r"""Per-state entropy :math:`H(\pi(\cdot|s_b)) = -\sum_a p_a \log p_a`, :math:`p = \operatorname{softmax}(W\phi_b)`, shape (B,).
+
+    From ``log_softmax``; an action with :math:`p_a = 0` adds 0 (no NaN).
+    """
+    theta, states, _ = check_inputs(theta, states)
+    return _softmax_entropy(_log_policy(theta, states))
 # end template: body
 # fmt: on

@@ -28,6 +28,7 @@ from symfisher.codegen.templates.policy_common_torch import (  # noqa: E402
     _one_hot,
     _real,
     _softmax_core,
+    _softmax_entropy,
     _softmax_kfac_g,
     _softmax_kl,
     _softmax_sqrt,
@@ -198,5 +199,14 @@ def sample(theta, states, generator=None):
     theta, states, _ = check_inputs(theta, states)
     p = torch.softmax(states @ theta.T, dim=-1)
     return torch.multinomial(p, 1, generator=generator)[:, 0]
+
+
+def entropy(theta, states):
+    r"""Per-state entropy :math:`H(\pi(\cdot|s_b)) = -\sum_a p_a \log p_a`, :math:`p = \operatorname{softmax}(W\phi_b)`, shape (B,).
+
+    From ``log_softmax``; an action with :math:`p_a = 0` adds 0 (no NaN).
+    """
+    theta, states, _ = check_inputs(theta, states)
+    return _softmax_entropy(_log_policy(theta, states))
 # end template: body
 # fmt: on

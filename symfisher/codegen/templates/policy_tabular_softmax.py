@@ -42,6 +42,7 @@ from symfisher.codegen.templates.policy_common import (  # noqa: E402
     _like,
     _nonempty,
     _softmax_core,
+    _softmax_entropy,
     _softmax_fvp,
     _softmax_kfac_g,
     _softmax_kl,
@@ -228,5 +229,14 @@ def sample(key, theta, states):
     r"""Actions :math:`a_b \sim \operatorname{softmax}(\theta_{s_b})`, shape (B,)."""
     theta, states, _ = check_inputs(theta, states)
     return jax.random.categorical(key, theta[states], axis=-1)
+
+
+def entropy(theta, states):
+    r"""Per-state entropy :math:`H(\pi(\cdot|s_b)) = -\sum_a p_a \log p_a`, :math:`p = \operatorname{softmax}(\theta_{s_b})`, shape (B,).
+
+    From ``log_softmax``; an action with :math:`p_a = 0` adds 0 (no NaN).
+    """
+    theta, states, _ = check_inputs(theta, states)
+    return _softmax_entropy(_log_policy(theta, states))
 # end template: body
 # fmt: on

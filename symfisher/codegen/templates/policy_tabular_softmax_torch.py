@@ -26,6 +26,7 @@ from symfisher.codegen.templates.policy_common_torch import (  # noqa: E402
     _nonempty,
     _one_hot,
     _softmax_core,
+    _softmax_entropy,
     _softmax_fvp,
     _softmax_kfac_g,
     _softmax_kl,
@@ -214,5 +215,14 @@ def sample(theta, states, generator=None):
     r"""Actions :math:`a_b \sim \operatorname{softmax}(\theta_{s_b})`, shape (B,), drawn with ``generator``."""
     theta, states, _ = check_inputs(theta, states)
     return torch.multinomial(torch.softmax(theta[states], dim=-1), 1, generator=generator)[:, 0]
+
+
+def entropy(theta, states):
+    r"""Per-state entropy :math:`H(\pi(\cdot|s_b)) = -\sum_a p_a \log p_a`, :math:`p = \operatorname{softmax}(\theta_{s_b})`, shape (B,).
+
+    From ``log_softmax``; an action with :math:`p_a = 0` adds 0 (no NaN).
+    """
+    theta, states, _ = check_inputs(theta, states)
+    return _softmax_entropy(_log_policy(theta, states))
 # end template: body
 # fmt: on

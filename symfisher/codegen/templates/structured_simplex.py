@@ -147,5 +147,21 @@ def kl(theta_p, theta_q):
     logp = _logp(*_inside(_theta(theta_p, "theta_p")))
     logq = _logp(*_inside(_theta(theta_q, "theta_q")))
     return jnp.sum(jnp.exp(logp) * (logp - logq), axis=-1)
+
+
+def entropy(theta):
+    r"""Entropy :math:`-\sum_k p_k \log p_k` over all K outcomes, on the closed simplex.
+
+    Unlike the other kernels, a probability of exactly 0 is allowed here (the
+    entropy has the limit :math:`0 \log 0 = 0`, ``xlogy`` semantics); NaN only
+    where some :math:`p_k < 0`.
+    """
+    theta = _theta(theta)
+    last = _last(theta)
+    p = jnp.concatenate([theta, last], axis=-1)
+    ok = jnp.all(p >= 0, axis=-1)
+    safe = jnp.where(p > 0, p, 1.0)
+    h = -jnp.sum(jnp.where(p > 0, p * jnp.log(safe), 0.0), axis=-1)
+    return jnp.where(ok, h, jnp.nan)
 # end template: body
 # fmt: on

@@ -133,5 +133,21 @@ def kl(theta_p, theta_q):
     logp = _logp(*_inside(theta_p))
     logq = _logp(*_inside(_theta(theta_q, "theta_q", theta_p)))
     return torch.sum(torch.exp(logp) * (logp - logq), dim=-1)
+
+
+def entropy(theta):
+    r"""Entropy :math:`-\sum_k p_k \log p_k` over all K outcomes, on the closed simplex.
+
+    Unlike the other kernels, a probability of exactly 0 is allowed here (the
+    entropy has the limit :math:`0 \log 0 = 0`, ``xlogy`` semantics); NaN only
+    where some :math:`p_k < 0`.
+    """
+    theta = _theta(theta)
+    last = _last(theta)
+    p = torch.cat([theta, last], dim=-1)
+    ok = torch.all(p >= 0, dim=-1)
+    safe = torch.where(p > 0, p, torch.ones_like(p))
+    h = -torch.sum(torch.where(p > 0, p * torch.log(safe), torch.zeros_like(p)), dim=-1)
+    return torch.where(ok, h, torch.full_like(h, math.nan))
 # end template: body
 # fmt: on

@@ -179,6 +179,20 @@ def kl(theta_p, theta_q):
     # log p_k - log q_k from differences of logits and of the small log1p parts
     diff = (theta_p - theta_q) - ((mp - mq) + (rp - rq))
     return torch.sum(torch.exp((theta_p - mp) - rp) * diff, dim=-1)
+
+
+def entropy(theta):
+    r"""Entropy :math:`-\sum_k p_k \log p_k = \log\sum_j e^{z_j} - \sum_k p_k z_k`, via ``_lse``.
+
+    A class with :math:`p_k = 0` (a logit of -inf, or one far below the
+    others) adds 0 (:math:`0 \log 0 = 0`), gradient included; only the
+    classes with :math:`p_k > 0` need finite logits.
+    """
+    theta = _theta(theta)
+    logp = _log_softmax(theta)
+    p = torch.exp(logp)
+    safe = torch.where(p > 0, logp, torch.zeros_like(logp))
+    return -torch.sum(p * safe, dim=-1)
 # end template: body
 # fmt: on
 
