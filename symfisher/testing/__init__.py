@@ -1,4 +1,4 @@
-r"""A correctness oracle for your own RL maths: log-probabilities, scores, Fisher, FVP, KL, natural gradients, Monte Carlo Fisher estimators, K-FAC factors, TRPO steps.
+r"""A correctness oracle for your own RL maths: log-probabilities, scores, entropies, Fisher, FVP, KL, natural gradients, Monte Carlo Fisher estimators, K-FAC factors, TRPO steps — in JAX or PyTorch.
 
 Each assertion calls your function at seeded valid parameter points of a family
 (or at points you pass), compares it with symfisher's generated closed forms
@@ -17,10 +17,20 @@ in the family's parameter order (``sf.family(name).param_names``), as
 ``jax.numpy`` arrays of ``dtype`` (default: JAX's default float, float64 under
 ``JAX_ENABLE_X64``); discrete outcomes as integers.
 
+**PyTorch.** Every assertion takes ``backend=None | "jax" | "torch"``: a function
+of torch tensors is detected (it returns a ``torch.Tensor``, or fails on JAX
+arrays and answers torch tensors), or named with ``backend="torch"``. It then
+gets ``torch`` tensors of ``dtype`` (``torch.float32`` or a NumPy dtype),
+``requires_grad=True`` where the function may differentiate (scores, Fisher,
+FVP, natural gradient, TRPO step, estimators), integer outcomes as int64 and
+estimator keys as int64 seeds for a ``torch.Generator``
+(:mod:`~symfisher.testing.backend`). :func:`assert_policy_fvp_close` accepts a
+``torch.nn.Module`` and its parameters (:mod:`~symfisher.testing.torch_policy`).
+
 Assertions:
 
-* of a function of :math:`\theta`: :func:`assert_fisher_close`,
-  :func:`assert_kl_close` (pairs, or ``q=`` fixed);
+* of a function of :math:`\theta`: :func:`assert_entropy_close`,
+  :func:`assert_fisher_close`, :func:`assert_kl_close` (pairs, or ``q=`` fixed);
 * with a second argument: :func:`assert_fvp_close`,
   :func:`assert_natural_gradient_close`, :func:`assert_trpo_step_close`;
 * at outcomes drawn from the family itself (plus the hard ones: every
@@ -58,7 +68,8 @@ entry's size (and so the round-off of any correct computation of it):
 * Fisher :math:`F_{ij}`: :math:`\sqrt{F_{ii} F_{jj}}` (Cauchy–Schwarz,
   :math:`|F_{ij}| \le \sqrt{F_{ii}F_{jj}}`); K-FAC: the same for :math:`G\otimes A`;
 * FVP :math:`(Fv)_i`: :math:`\sqrt{F_{ii}}\sum_j \sqrt{F_{jj}}\,|v_j|`;
-* KL: :math:`|\mathrm{KL}|`; policy FVP: :math:`\|Fv\|_\infty`;
+* KL: :math:`|\mathrm{KL}|`; entropy: :math:`1 + |H|`; policy FVP:
+  :math:`\|Fv\|_\infty`;
 * log-probability: :math:`1 + |\log p| + \sum_i |\theta_i s_i|`; score
   :math:`s_i`: :math:`|s_i| + \sqrt{F_{ii}}`;
 * natural gradient :math:`x = (F + \lambda I)^{-1} g` and TRPO step:
@@ -79,8 +90,9 @@ Modules: ``setup`` (families, tolerances), ``points`` (rounded and boundary
 points), ``samples`` (outcomes), ``calls`` (calling your function, batches),
 ``compare`` (the comparison engine), ``hints`` (known bug patterns),
 ``failures`` (the report of a failing entry), ``assertions`` (Fisher, FVP,
-natural gradient, policy FVP), ``kl``, ``logprob``, ``estimates``, ``kfac``,
-``steps``, ``strategies``.
+natural gradient, policy FVP), ``kl``, ``logprob``, ``entropy``, ``estimates``,
+``kfac``, ``steps``, ``strategies``, ``backend`` (JAX or torch arguments),
+``torch_policy`` (the FVP reference of a torch policy).
 """
 
 from symfisher.testing.assertions import (
@@ -89,6 +101,7 @@ from symfisher.testing.assertions import (
     assert_natural_gradient_close,
     assert_policy_fvp_close,
 )
+from symfisher.testing.entropy import assert_entropy_close
 from symfisher.testing.estimates import assert_fisher_estimate_close
 from symfisher.testing.kfac import assert_kfac_close
 from symfisher.testing.kl import assert_kl_close
@@ -98,6 +111,7 @@ from symfisher.testing.steps import assert_trpo_step_close
 from symfisher.testing.strategies import direction_strategy, params_strategy
 
 __all__ = [
+    "assert_entropy_close",
     "assert_fisher_close",
     "assert_fisher_estimate_close",
     "assert_fvp_close",

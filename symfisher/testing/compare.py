@@ -186,6 +186,7 @@ def check_theta_function(
     scale_text: str,
     hints: Hints | None = None,
     backend: str | None = None,
+    event_hint: str | None = None,
 ) -> None:
     r"""Assert ``fn(theta)`` equals the generated kernel ``kernel(theta)`` at every point.
 
@@ -211,6 +212,7 @@ def check_theta_function(
       scale_text: what the scale is, for the report.
       hints: the assertion's hints on failure.
       backend: the framework of ``fn`` (None: detected).
+      event_hint: said when the output keeps extra (unreduced) trailing axes.
     """
     from symfisher.testing.backend import adapt
     from symfisher.testing.failures import _entry_name
@@ -242,4 +244,5 @@ def check_theta_function(
         scale_text=scale_text,
         entry_name=lambda e: _entry_name(fam, e) if len(e) else "value",
         hints=hints,
+        event_hint=event_hint,
     )
