@@ -391,6 +391,7 @@ def assert_policy_fvp_close(
     atol: float = 0.0,
     path: str | Path | None = None,
     damping: float = 0.0,
+    batched: bool = True,
 ) -> None:
     r"""Assert your policy FVP equals :math:`\frac1N\sum_n J_n^\top F_{\mathrm{out}} J_n v`.
 
@@ -424,6 +425,10 @@ def assert_policy_fvp_close(
       atol: absolute tolerance (default 0).
       path: folder of a user family's generated kernels.
       damping: :math:`\lambda \ge 0` your FVP adds (TRPO's ``cg_damping``).
+      batched: the batch here is the states: also check ``fn`` on the first
+        half of them (with at least 2), so that a reduction over states that
+        does not scale with their number (a sum, not a mean) shows at two
+        batch sizes.
 
     Raises:
       AssertionError: naming the worst weight entry, expected vs got, and a hint
@@ -440,6 +445,25 @@ def assert_policy_fvp_close(
     _check_atol(atol)
     if not damping >= 0:
         raise ValueError(f"damping must be >= 0; got {damping!r}")
+    n_all = len(states) if hasattr(states, "__len__") else 0
+    if batched:
+        for S in (states, states[: n_all // 2]) if n_all >= 2 else (states,):
+            assert_policy_fvp_close(
+                fn,
+                apply_fn,
+                params,
+                S,
+                family,
+                vectors=vectors,
+                n_vectors=n_vectors,
+                seed=seed,
+                rtol=rtol,
+                atol=atol,
+                path=path,
+                damping=damping,
+                batched=False,
+            )
+        return
     if is_torch_params(params):
         fam = _resolve(family, path)
         assert_torch_policy_fvp_close(

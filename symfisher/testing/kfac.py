@@ -89,6 +89,7 @@ def assert_kfac_close(
     dtype: Any = None,
     path: str | Path | None = None,
     backend: str | None = None,
+    batched: bool = True,
 ) -> None:
     r"""Assert ``fn(theta, states)`` returns the K-FAC factors ``(A, G)`` of a linear policy.
 
@@ -114,6 +115,10 @@ def assert_kfac_close(
       backend: ``None`` (detected), ``"jax"`` or ``"torch"``: the framework of
         ``fn``; torch gets tensors of ``dtype`` (see
         :mod:`symfisher.testing.backend`).
+      batched: the batch here is the states: also check ``fn`` on the first
+        half of them (at least 2 states are needed), so that a reduction that
+        does not scale with the batch (a sum, :math:`1/B^2`) shows at two
+        batch sizes.
 
     Raises:
       ValueError: an unknown policy, states of a wrong shape.
@@ -123,6 +128,24 @@ def assert_kfac_close(
     """
     fn = adapt(fn, backend, grad_args=(0,))
     from symfisher.kernels import kernels
+
+    if batched:
+        B = np.shape(states)[0] if np.ndim(states) == 2 else 0
+        for S in (states, states[: B // 2]) if B >= 2 else (states,):
+            assert_kfac_close(
+                fn,
+                policy,
+                S,
+                points,
+                n_points=n_points,
+                seed=seed,
+                rtol=rtol,
+                atol=atol,
+                dtype=dtype,
+                path=path,
+                batched=False,
+            )
+        return
 
     _check_atol(atol)
     dt = _dtype(dtype)

@@ -86,3 +86,25 @@ def test_fn_that_raises_is_chained():
             "categorical_softmax",
         )
     assert isinstance(info.value.__cause__, RuntimeError)
+
+
+def test_batched_checks_half_of_the_states_too():
+    net = _net(torch.float64)
+    states = torch.randn(
+        10, 3, generator=torch.Generator().manual_seed(1), dtype=torch.float64
+    )
+    sizes = []
+    inner = _double_backprop_fvp(net)
+
+    def spy(params, s, v):
+        sizes.append(len(s))
+        return inner(params, s, v)
+
+    params = dict(net.named_parameters())
+    assert_policy_fvp_close(spy, net, params, states, "categorical_softmax")
+    assert sorted(set(sizes)) == [5, 10]
+    sizes.clear()
+    assert_policy_fvp_close(
+        spy, net, params, states, "categorical_softmax", batched=False
+    )
+    assert set(sizes) == {10}
