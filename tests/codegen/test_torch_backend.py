@@ -369,13 +369,6 @@ def test_entropy_equals_torch_distributions():
     assert len(compared) >= 10, compared
 
 
-@pytest.mark.slow
-def test_checked_in_torch_kernels_are_fresh(capsys):
-    assert cli.main(["generate", "--backend", "torch", "--check"]) == 0, (
-        capsys.readouterr().err
-    )
-
-
 def test_check_reports_a_stale_torch_module(tmp_path, capsys):
     out = tmp_path / "t"
     assert (
