@@ -5,7 +5,8 @@ batch axes become SB3's ``(batch, dim)`` inputs and back. What SB3 computes is
 untouched. Findings the tests hold (stable-baselines3 2.9.2):
 
 * Diagonal Gaussian, Categorical and Bernoulli log-probabilities and
-  entropies are right (float32 and float64).
+  entropies are right (float32 and float64); the squashed Gaussian has no
+  entropy (``None``).
 * ``kl_divergence`` of two diagonal Gaussians is per action dimension (a torch
   ``Normal`` without ``Independent``): shape ``(batch, d)``, not ``(batch,)``.
 * The squashed Gaussian's log-probability uses ``log(1 - tanh(u)^2 + 1e-6)``
@@ -24,7 +25,11 @@ from stable_baselines3.common.distributions import (
     kl_divergence,
 )
 
-from symfisher.testing import assert_kl_close, assert_log_prob_close
+from symfisher.testing import (
+    assert_entropy_close,
+    assert_kl_close,
+    assert_log_prob_close,
+)
 
 D = 2  # diag_gaussian action dimensions: theta = (mu_1, mu_2, omega_1, omega_2)
 K = 3  # categorical_softmax logits
@@ -40,6 +45,10 @@ def diag_log_prob(theta, x):
     return _diag(theta).log_prob(x.reshape(-1, D)).reshape(theta.shape[:-1])
 
 
+def diag_entropy(theta):
+    return _diag(theta).entropy().reshape(theta.shape[:-1])
+
+
 def diag_kl(theta_p, theta_q):  # SB3's result, reshaped to the batch: (..., d)
     out = kl_divergence(_diag(theta_p), _diag(theta_q))
     return out.reshape(*theta_p.shape[:-1], *out.shape[1:])
@@ -53,6 +62,10 @@ def cat_log_prob(theta, x):
     return _cat(theta).log_prob(x.reshape(-1)).reshape(theta.shape[:-1])
 
 
+def cat_entropy(theta):
+    return _cat(theta).entropy().reshape(theta.shape[:-1])
+
+
 def cat_kl(theta_p, theta_q):
     return kl_divergence(_cat(theta_p), _cat(theta_q)).reshape(theta_p.shape[:-1])
 
@@ -64,6 +77,10 @@ def _bern(theta):
 def bern_log_prob(theta, x):
     x = x.reshape(-1, 1).to(theta.dtype)
     return _bern(theta).log_prob(x).reshape(theta.shape[:-1])
+
+
+def bern_entropy(theta):
+    return _bern(theta).entropy().reshape(theta.shape[:-1])
 
 
 def bern_kl(theta_p, theta_q):
@@ -109,6 +126,19 @@ def _family(key):
 )
 def test_sb3_log_probs_pass(key, fn, dtype):
     assert_log_prob_close(fn, _family(key), dtype=dtype)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize(
+    "key, fn", [("diag", diag_entropy), ("cat", cat_entropy), ("bern", bern_entropy)]
+)
+def test_sb3_entropies_pass(key, fn, dtype):
+    assert_entropy_close(fn, _family(key), dtype=dtype)
+
+
+def test_sb3_squashed_gaussian_has_no_entropy():
+    """SB3 returns None (SAC estimates it by -log_prob.mean()): nothing to test."""
+    assert _squashed(torch.tensor([[0.0, 1.0]])).entropy() is None
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
