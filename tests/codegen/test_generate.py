@@ -26,7 +26,7 @@ BURN = "import time\nt0 = time.monotonic()\nwhile time.monotonic() - t0 < 1800: 
 def test_checked_in_kernels_are_fresh_on_a_busy_machine_at_a_quarter_of_the_time(
     tmp_path,
 ):
-    """The stale-kernel check, cold, with every time limit x0.25 and both cores busy.
+    """The stale-kernel check, cold, with every time limit x0.25 on a busy machine.
 
     generated/, generated/torch/, CATALOG.md, the README table and the recorded
     outcomes must be a function of the source alone (symfisher.outcomes), not of
@@ -38,7 +38,8 @@ def test_checked_in_kernels_are_fresh_on_a_busy_machine_at_a_quarter_of_the_time
         "SYMFISHER_TIME_SCALE": "0.25",
         "SYMFISHER_CACHE_DIR": str(tmp_path / "empty-cache"),
     }
-    burners = [subprocess.Popen([sys.executable, "-c", BURN]) for _ in range(2)]
+    # one burner: with the suite's second worker that keeps both cores busy
+    burners = [subprocess.Popen([sys.executable, "-c", BURN])]
     runs = {}
     try:
         for backend in ("jax", "torch"):
