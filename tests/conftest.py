@@ -1,10 +1,10 @@
 import os
 import tempfile
 
-# A private, initially empty cache for the whole test session.
-os.environ.setdefault(
-    "SYMFISHER_CACHE_DIR", tempfile.mkdtemp(prefix="symfisher-test-cache-")
-)
+# A private, initially empty cache for the whole test session (xdist workers
+# inherit the controller's).
+if "SYMFISHER_CACHE_DIR" not in os.environ:
+    os.environ["SYMFISHER_CACHE_DIR"] = tempfile.mkdtemp(prefix="symfisher-test-cache-")
 os.environ.setdefault("JAX_ENABLE_X64", "1")
 
 from hypothesis import settings
