@@ -63,13 +63,9 @@ def _torch_dtype(dt: np.dtype) -> Any:
     return table[dt]
 
 
-def to_input(a: Any, backend: str, dtype: Any, *, requires_grad: bool = False) -> Any:
-    """``a`` as an input of ``backend``: a JAX array or a torch tensor of ``dtype``."""
+def _torch_input(a: Any, dtype: Any, *, requires_grad: bool = False) -> Any:
+    """``a`` as a torch tensor of ``dtype`` (JAX inputs: :func:`_jax_inputs`)."""
     arr = np.asarray(a, dtype)
-    if backend == "jax":
-        import jax.numpy as jnp
-
-        return jnp.asarray(arr)
     import torch
 
     t = torch.as_tensor(arr.copy(), dtype=_torch_dtype(arr.dtype))
@@ -116,7 +112,7 @@ def _inputs(arrs: Sequence[Any], grads: Sequence[bool], keys: Sequence[bool]) ->
         if k:
             a = (a[..., 0].astype(np.int64) << 31) ^ a[..., 1].astype(np.int64)
         dt = np.dtype(np.int64) if np.issubdtype(a.dtype, np.integer) else a.dtype
-        out.append(to_input(a, "torch", dt, requires_grad=g))
+        out.append(_torch_input(a, dt, requires_grad=g))
     return out
 
 

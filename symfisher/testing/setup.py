@@ -90,13 +90,6 @@ def _check_atol(atol: float) -> None:
         raise ValueError(f"atol must be >= 0; got {atol!r}")
 
 
-def _call(fn: Callable, what: str, shape: tuple[int, ...], *args: Any) -> np.ndarray:
-    """Call the user's function and check its output (see :func:`calls.call`)."""
-    from symfisher.testing.calls import call
-
-    return call(fn, what, shape, *args, finite=False)
-
-
 def _round(a: Any, dt: np.dtype) -> np.ndarray:
     """``a`` rounded to ``dt`` (what the user's function receives), as float64."""
     return np.asarray(np.asarray(a, np.float64).astype(dt), np.float64)
