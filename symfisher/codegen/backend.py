@@ -89,6 +89,16 @@ class Backend:
             return f"jnp.asarray({x}, dtype={ref}.dtype)"
         return f"torch.as_tensor({x}, dtype={ref}.dtype, device={ref}.device)"
 
+    @property
+    def compiled(self) -> str:
+        """Decorator of a large kernel, compiled as a whole (``""``: none).
+
+        JAX runs an undecorated function op by op and compiles each operation
+        for each new shape; a quadrature kernel has hundreds of them, so a first
+        call takes seconds where one ``jax.jit`` compilation takes a fraction.
+        """
+        return "jax.jit" if self.name == "jax" else ""
+
     def eye(self, n: str, ref: str) -> str:
         """Identity of size ``n`` in the dtype (and device) of ``ref``."""
         if self.name == "jax":
@@ -96,7 +106,18 @@ class Backend:
         return f"torch.eye({n}, dtype={ref}.dtype, device={ref}.device)"
 
 
-_SHARED = ("stack", "sum", "where", "einsum", "zeros_like", "exp", "isfinite", "all")
+_SHARED = (
+    "stack",
+    "sum",
+    "where",
+    "einsum",
+    "zeros_like",
+    "exp",
+    "isfinite",
+    "all",
+    "abs",
+    "finfo",
+)
 
 JAX = Backend(
     name="jax",

@@ -238,10 +238,18 @@ class Guard:
         return f"_nan_outside({ret}, _ok{dims})"
 
 
-def function(name: str, args: str, doc: str, lines: Sequence[str], ret: str) -> str:
-    """Source of one module-level function."""
+def function(
+    name: str,
+    args: str,
+    doc: str,
+    lines: Sequence[str],
+    ret: str,
+    decorator: str = "",
+) -> str:
+    """Source of one module-level function (``decorator``: e.g. ``"jax.jit"``)."""
     body = "".join(f"    {line}\n" for line in lines)
-    return f'\n\ndef {name}({args}):\n    r"""{doc}"""\n{body}    return {ret}\n'
+    at = f"@{decorator}\n" if decorator else ""
+    return f'\n\n{at}def {name}({args}):\n    r"""{doc}"""\n{body}    return {ret}\n'
 
 
 def body(

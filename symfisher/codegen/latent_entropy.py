@@ -123,4 +123,5 @@ def latent_entropy(
         guard(
             "-" + B.call("sum", f"{B.call('exp', '_lw + _lq')} * (_lq - _lg)", axis=-1)
         ),
+        decorator=B.compiled,
     )

@@ -76,11 +76,17 @@ def quadrature_nodes(
         if rule.log_jacobian == 0
         else f" + {printer.doprint(stable(rule.log_jacobian))}"
     )
-    ret = f"{printer.doprint(rule.x_of_y)} + _0, _lw{lj} + _0"
+    lines += [
+        f"x = {printer.doprint(rule.x_of_y)} + _0",
+        f"_tiny = {B.call('finfo', 'theta.dtype')}.tiny",
+    ]
+    ret = f"{B.call('where', B.call('abs', 'x') + ' < _tiny', '0.0 * x', 'x')}, _lw{lj} + _0"
     doc = (
         "Nodes ``x`` and log-weights of the quadrature rule, shapes ``(..., N)``.\n\n"
         "    The map from the fixed nodes follows the parameters but carries no\n"
-        "    gradient: the integral does not depend on it.\n    "
+        "    gradient: the integral does not depend on it. Subnormal nodes are 0:\n"
+        "    a compiled kernel may flush them to 0 in one operation and not in\n"
+        "    another, and the finiteness checks must see the values that are used.\n    "
     )
     src = function("_quad_nodes", "theta", doc, lines, ret)
     src += function(
@@ -114,6 +120,7 @@ def quadrature_nodes(
             "x, log_w = _quad_keep(ok, lp, x, log_w)",
         ],
         f"{B.call('exp', 'log_w + log_prob(th, x)')}, score(th, x)",
+        decorator=B.compiled,
     )
     return src
 
@@ -229,6 +236,7 @@ def quadrature_kl(
         guard(
             B.call("sum", f"{B.call('exp', 'log_w + lp')} * (lp - lq + ds)", axis=-1)
         ),
+        decorator=B.compiled,
     )
 
 
@@ -258,4 +266,5 @@ def quadrature_entropy(
             ]
         ),
         guard("-" + B.call("sum", f"{B.call('exp', 'log_w + lp')} * lp", axis=-1)),
+        decorator=B.compiled,
     )

@@ -121,11 +121,16 @@ class Derivation:
     _numeric: dict[Any, Any] = field(default_factory=dict, repr=False)
 
     # -- numbers --------------------------------------------------------------
-    def fisher_at(self, point: Mapping[Any, Any] | Sequence[Any]) -> NumericFisher:
+    def fisher_at(
+        self, point: Mapping[Any, Any] | Sequence[Any], dps: int = DPS
+    ) -> NumericFisher:
         """Fisher matrix at a point: the closed form if any, else mpmath quadrature.
 
         Args:
           point: parameter values by name (or a sequence in parameter order).
+          dps: working precision of the quadrature, in decimal digits (a
+            float64 reference needs about 20; fewer digits are several times
+            faster).
 
         Raises:
           DomainError: for a missing, extra or out-of-domain parameter.
@@ -143,12 +148,16 @@ class Derivation:
                     np.array(vals.tolist(), dtype=np.float64),
                     f"closed form (routes: {agreed}), evaluated at {DPS} digits",
                 )
-        F, err = fisher_numeric(self.family, list(self.score), pt)
-        with mpmath.workdps(DPS):
+        if not (isinstance(dps, int) and 15 <= dps <= 1000):
+            raise ValueError(
+                f"fisher_at: dps must be an int in [15, 1000]; got {dps!r}"
+            )
+        F, err = fisher_numeric(self.family, list(self.score), pt, dps)
+        with mpmath.workdps(dps):
             arr = np.array([[float(v) for v in row] for row in F])
         return NumericFisher(
             arr,
-            f"numeric: mpmath quadrature of E[s s^T] at {DPS} digits "
+            f"numeric: mpmath quadrature of E[s s^T] at {dps} digits "
             "(no closed form found)",
             float(err),
         )

@@ -418,13 +418,16 @@ def _breakpoints(
 
 
 def fisher_numeric(
-    family: Family, score: Sequence[sp.Expr], point: Mapping[sp.Symbol, float]
+    family: Family,
+    score: Sequence[sp.Expr],
+    point: Mapping[sp.Symbol, float],
+    dps: int = DPS,
 ) -> tuple[list[list[mpmath.mpf]], mpmath.mpf]:
     r""":math:`\mathbb E[s s^\top]` at ``point`` and the largest error estimate."""
     n = len(score)
     pairs = [(i, j) for i in range(n) for j in range(i, n)]
     prods = [score[i] * score[j] for i, j in pairs]
-    vals, errs = expectations_numeric(family, prods, point)
+    vals, errs = expectations_numeric(family, prods, point, dps)
     F = [[mpmath.mpf(0)] * n for _ in range(n)]
     for (i, j), v in zip(pairs, vals, strict=True):
         F[i][j] = F[j][i] = v

@@ -57,3 +57,13 @@ def test_what_the_budget_cut_is_answered_numerically(endless_integration):
     # -log(1 - X^a) ~ Exponential(b), so I_bb = 1/b^2
     assert F[1, 1] == pytest.approx(1 / 9, rel=1e-12)
     assert np.all(np.linalg.eigvalsh(F.value) > 0)
+
+
+def test_numeric_fisher_takes_its_working_precision(endless_integration):
+    d = derive(_kumaraswamy(), seconds=0.5, use_cache=False)
+    F = d.fisher_at({"a": 2.0, "b": 3.0}, dps=20)
+    assert F.provenance.startswith("numeric") and "at 20 digits" in F.provenance
+    assert F[1, 1] == pytest.approx(1 / 9, rel=1e-12)
+    for bad in (10, 20.0, "50"):
+        with pytest.raises(ValueError, match=r"dps must be an int in \[15, 1000\]"):
+            d.fisher_at({"a": 2.0, "b": 3.0}, dps=bad)
