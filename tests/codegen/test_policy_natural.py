@@ -192,7 +192,7 @@ def test_linear_softmax_kfac_error_is_what_the_docstring_says(K, d, B):
 
 @pytest.mark.parametrize("name", POLICY_NAMES)
 def test_uniform_weights_equal_unit_weights(name):
-    """``weights=None`` (its own code path for linear_gaussian) is weights all 1."""
+    """``weights=None`` (uniform) gives what weights all 1 give."""
     k = sf.kernels(name)
     theta, states, _ = _problem(name)
     g = np.random.default_rng(2).normal(size=theta.shape)

@@ -132,17 +132,10 @@ def _fisher_blocks(R, inv_var):
     return jnp.pad(ww, pad) + corner
 
 
-def _second_moment(states, w, uniform=False):
-    r""":math:`R = \sum_b w_b \hat s_b \hat s_b^\top`, (n + 1, n + 1), from :math:`\sum_b w_b s_b s_b^\top` and :math:`\sum_b w_b s_b`.
-
-    No copy of the states as :math:`\hat s`; ``uniform``: all :math:`w_b = 1/B`
-    (no weighted copy either: the products are scaled afterwards).
-    """
-    ws = states if uniform else w[:, None] * states
-    SS, m1 = ws.T @ states, jnp.ones_like(states[:, 0]) @ ws  # (a product: faster than a sum on CPU)
-    if uniform:
-        SS, m1 = SS / states.shape[0], m1 / states.shape[0]
-    return jnp.block([[SS, m1[:, None]], [m1[None, :], jnp.sum(w)[None, None]]])
+def _second_moment(states, w):
+    r""":math:`R = \sum_b w_b \hat s_b \hat s_b^\top`, (n + 1, n + 1)."""
+    sh = _hat(states)
+    return (w[:, None] * sh).T @ sh
 
 
 def log_prob(theta, states, actions):
@@ -185,7 +178,7 @@ def fisher(theta, states, weights=None):
     theta, states, _ = check_inputs(theta, states)
     w = _weights(weights, states, theta)
     inv_var = jnp.exp(-2.0 * _split(theta)[2])
-    return _blockdiag(_fisher_blocks(_second_moment(states, w, weights is None), inv_var))
+    return _blockdiag(_fisher_blocks(_second_moment(states, w), inv_var))
 
 
 def fisher_diag(theta, states, weights=None):
@@ -225,7 +218,7 @@ def kl(theta_p, theta_q, states, weights=None):
 
 def _kfac(theta, states, weights):
     w = _weights(weights, states, theta)
-    return jnp.diag(jnp.exp(-2.0 * _split(theta)[2])), _second_moment(states, w, weights is None)
+    return jnp.diag(jnp.exp(-2.0 * _split(theta)[2])), _second_moment(states, w)
 
 
 def kfac(theta, states, weights=None):
@@ -261,11 +254,11 @@ def natural_gradient(theta, states, g, damping=0.0, weights=None):
     g = _like(g, theta, "g")
     lam = _damping(damping, theta)
     w = _weights(weights, states, theta)
-    R = _second_moment(states, w, weights is None)
+    R = _second_moment(states, w)
     inv_var = jnp.exp(-2.0 * _split(theta)[2])
-    if _positive(lam):  # m positive definite systems: Cholesky (of the lower triangle)
+    if _positive(lam):  # m positive definite systems: Cholesky
         A = R * inv_var[:, None, None] + lam * jnp.eye(R.shape[0], dtype=R.dtype)
-        L = jax.lax.linalg.cholesky(A, symmetrize_input=False)
+        L = jnp.linalg.cholesky(A)
         y = jax.lax.linalg.triangular_solve(L, g[:, :-1, None], left_side=True, lower=True)
         x = jax.lax.linalg.triangular_solve(L, y, left_side=True, lower=True, transpose_a=True)
         return jnp.concatenate([x[..., 0], g[:, -1:] / (2.0 + lam)], axis=1)
