@@ -366,3 +366,10 @@ def test_restrict_keeps_the_reached_rows_and_columns(reach):
     want = np.asarray(F)[:, reach][:, :, reach]
     assert got.shape == want.shape
     np.testing.assert_array_equal(np.asarray(got), want)
+
+
+@pytest.mark.parametrize("head", ["diag_gaussian", "diag_gaussian_shared_logstd"])
+def test_dense_route_beyond_the_elementwise_size(head, monkeypatch):
+    """More reached columns than ``_ELEMENTWISE_R``: F U as a batched product, same G."""
+    monkeypatch.setattr(kfac_module, "_ELEMENTWISE_R", 0)
+    test_factors_equal_brute_force(head, "fvp", monkeypatch)
