@@ -30,7 +30,14 @@ Cases (timed in float32; ratio = naive / kernel):
   ``PRECONDITIONER_DAMPING`` = 0.1 (K-FAC damped like the system needed more
   iterations than plain CG on the categorical network, 70 vs 63; measured
   iterations for 1e-3 / 1e-2 / 0.1 / 1: categorical 70 / 63 / 50 / 60,
-  Gaussian 208 / 179 / 139 / 135, plain CG 63 and 245).
+  Gaussian 208 / 179 / 139 / 135, plain CG 63 and 245; with the current
+  factor code, at 0.1: categorical 50, Gaussian 131, plain CG 64 and 246).
+
+The K-FAC side calls LAPACK (``eigh`` of each factor); ``benchmarks/run.py``
+runs it with one OpenBLAS thread (see there; recorded as ``openblas_threads``).
+On a 2-core machine under load, OpenBLAS's own threads made each small
+``eigh`` ~20x slower and the K-FAC side 2-3x slower; the naive side, XLA's
+products only, is not affected.
 
 Both routes are ``jax.jit``-compiled ahead of time (compile seconds recorded),
 warmed up, then called interleaved (naive, kernel, ...), each call ended by

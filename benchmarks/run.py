@@ -71,6 +71,14 @@ import tempfile
 import time
 from pathlib import Path
 
+# LAPACK (the eigh and Cholesky factorisations of natural_gradient and K-FAC)
+# runs in scipy's OpenBLAS; its worker threads spin-wait for each other next to
+# XLA's own thread pool, which on a small shared machine made a 65 x 65 eigh take
+# ~8 ms instead of ~0.4 ms (2 cores, load ~5). XLA's matrix products do not use
+# OpenBLAS, so this only removes that oversubscription; an explicit setting wins.
+# Set before numpy/scipy load; recorded as ``openblas_threads`` in every record.
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
 CHILD = r"""
 import json, sys, time
 t0 = time.perf_counter()
@@ -350,6 +358,8 @@ def main(argv: list[str] | None = None) -> int:
             f"natural_gradient, damping {natgrad_bench.DAMPING:g}, float32 ({where})"
         )
         console.print(natgrad_bench.table(natgrad, title))
+    for r in records:
+        r.setdefault("openblas_threads", os.environ["OPENBLAS_NUM_THREADS"])
     with open(args.json, "w") as fh:
         json.dump(records, fh, indent=2)
     print(f"wrote {args.json}")

@@ -50,7 +50,10 @@ block, their exact Fisher
 :math:`F_o = \frac1N \sum_n J_{o,n}^\top F_{\mathrm{out}}(\theta_n) J_{o,n}`
 (per-state Jacobians by ``jax.jvp``), inverted as
 :math:`(F_o + \lambda I)^{-1}` by ``eigh``. Blocks are independent
-(block-diagonal approximation).
+(block-diagonal approximation). On CPU the ``eigh`` calls run in LAPACK from
+scipy's OpenBLAS, whose own threads compete with XLA's: on a loaded 2-core
+machine a 65 x 65 ``eigh`` took ~8 ms with the default threads and ~0.4 ms with
+``OPENBLAS_NUM_THREADS=1`` (set before numpy loads).
 
 Dense layers are found in the ``jaxpr`` of ``apply_fn`` (traced with
 ``jax.disable_jit`` so that jitted helpers are inlined): a 2-D parameter leaf
@@ -341,6 +344,34 @@ def _evaluate(closed, layers, leaves, state_leaves, taps):
     return read(jaxpr.outvars[0]), acts
 
 
+# up to this many reached columns, F U is formed elementwise (r^2 N k products)
+_ELEMENTWISE_R = 16
+
+
+def _row_gram(X: jax.Array, Y: jax.Array) -> jax.Array:
+    r""":math:`\sum_{r,n} X_{r,n}^\top Y_{r,n}` of ``(R, N..., k)`` arrays, ``(k, k)``.
+
+    One batched product over the R row blocks, then their sum: a single
+    ``X^T Y`` contracting the long ``R N`` axis runs 2-3x slower on CPU (the
+    transposed-operand product leaves the fast matrix-multiply path).
+    """
+    k = X.shape[-1]
+    X, Y = X.reshape(X.shape[0], -1, k), Y.reshape(Y.shape[0], -1, Y.shape[-1])
+    return jnp.sum(jnp.einsum("rni,rnj->rij", X, Y), axis=0)
+
+
+def _restrict(F: jax.Array, reach: np.ndarray, P: int) -> jax.Array:
+    """``F[..., reach, reach]`` of a batch of (P, P) matrices (a slice when ``reach`` is a range)."""
+    if len(reach) == P:
+        return F
+    if len(reach) == 0:
+        return F[..., :0, :0]
+    lo, hi = int(reach[0]), int(reach[-1]) + 1
+    if hi - lo == len(reach):
+        return F[..., lo:hi, lo:hi]
+    return jnp.take(jnp.take(F, reach, axis=-2), reach, axis=-1)
+
+
 # --------------------------------------------------------------------------
 # damped inverses
 
@@ -489,29 +520,41 @@ def kfac(
             E.reshape((len(reach), *lead, P)), (len(reach), *theta_shape)
         )
 
-    # small P: F_n U_n as a batched product with the dense (N..., P, P) Fisher
-    F_dense = k.fisher(theta) if fisher_sqrt is None and P <= _DENSE_P else None
+    # small P: F_n U_n as a batched product with the dense Fisher restricted to
+    # the reached columns, (N..., |reach|, |reach|) (U_n's other rows are 0)
+    F_dense = None
+    if fisher_sqrt is None and P <= _DENSE_P:
+        F_dense = _restrict(k.fisher(theta), reach, P)
 
     def gram(rows: jax.Array) -> jax.Array:
         """(1/N) sum_n U_n^T F_n U_n from rows[r] = L_n[r] U_n (or e_r^T U_n, r in reach)."""
         if fisher_sqrt is not None:
-            flat = rows.reshape(-1, rows.shape[-1])
-            return flat.T @ flat / n
-        U = jnp.moveaxis(rows, 0, -2)  # (N..., |reach|, k); U_n's other rows are 0
-        # U padded to P rows and F U cut back to |reach| by one-hot products
-        # (a scatter/gather here is ~10x slower on CPU)
-        full = len(reach) == P
-        U_full = U if full else jnp.einsum("...rk,rp->...pk", U, E)
-        if F_dense is not None:
-            FU = jnp.einsum("...pq,...qk->...pk", F_dense, U_full)
+            return _row_gram(rows, rows) / n
+        if F_dense is not None and len(reach) <= _ELEMENTWISE_R:
+            # (F_n U_n)[q] = sum_r F_n[q, r] U_n[r] in the rows' own (r, N..., k)
+            # layout: no transposes of the large arrays
+            # (a sum written out: as a reduction XLA materialises the
+            # broadcast F, r times the rows' size, and reduces it slowly)
+            Ft = jnp.moveaxis(F_dense, (-2, -1), (0, 1))[..., None]  # (q, r, N..., 1)
+            FU = sum(Ft[:, j] * rows[j] for j in range(len(reach)))
         else:
-            FU = jax.vmap(lambda u: k.fvp(theta, u), in_axes=-1, out_axes=-1)(U_full)
-        FU = FU if full else jnp.einsum("...pk,rp->...rk", FU, E)
-        # materialised, then one flat product: F U fused into the contraction
+            U = jnp.moveaxis(rows, 0, -2)  # (N..., |reach|, k)
+            if F_dense is not None:
+                FU = jnp.einsum("...pq,...qk->...pk", F_dense, U)
+            else:
+                # U padded to P rows and F U cut back to |reach| by one-hot
+                # products (a scatter/gather here is ~10x slower on CPU)
+                full = len(reach) == P
+                U_full = U if full else jnp.einsum("...rk,rp->...pk", U, E)
+                FU = jax.vmap(lambda u: k.fvp(theta, u), in_axes=-1, out_axes=-1)(
+                    U_full
+                )
+                FU = FU if full else jnp.einsum("...pk,rp->...rk", FU, E)
+            FU = jnp.moveaxis(FU, -2, 0)
+        # materialised, then the products: F U fused into the contraction
         # recomputes the family's fvp per product (measured 5-10x slower on CPU)
         FU = jax.lax.optimization_barrier(FU)
-        k_out = rows.shape[-1]
-        M = U.reshape(-1, k_out).T @ FU.reshape(-1, k_out) / n
+        M = _row_gram(rows, FU) / n
         return (M + M.T) / 2
 
     factors = []

@@ -188,3 +188,24 @@ def test_linear_softmax_kfac_error_is_what_the_docstring_says(K, d, B):
         x = np.asarray(k.natural_gradient(theta, states, g, 1e-3)).reshape(-1)
         cos = exact @ x / (np.linalg.norm(exact) * np.linalg.norm(x))
         assert cos >= 0.919, (seed, cos)
+
+
+@pytest.mark.parametrize("name", POLICY_NAMES)
+def test_uniform_weights_equal_unit_weights(name):
+    """``weights=None`` (uniform) gives what weights all 1 give."""
+    k = sf.kernels(name)
+    theta, states, _ = _problem(name)
+    g = np.random.default_rng(2).normal(size=theta.shape)
+    ones = np.ones(len(states))
+    for damping in (0.0, 1e-3):
+        got = k.natural_gradient(theta, states, g, damping)
+        want = k.natural_gradient(theta, states, g, damping, ones)
+        np.testing.assert_allclose(
+            np.asarray(got), np.asarray(want), rtol=1e-10, atol=1e-12
+        )
+    np.testing.assert_allclose(
+        np.asarray(k.fisher(theta, states)),
+        np.asarray(k.fisher(theta, states, ones)),
+        rtol=1e-12,
+        atol=1e-14,
+    )

@@ -356,3 +356,20 @@ def test_many_logits_use_the_fvp_route():
     for (A, G), (A0, G0) in zip(K.factors, want, strict=True):
         assert_close(A, A0, what="A")
         assert_close(G, G0, what="G")
+
+
+@pytest.mark.parametrize("reach", [[0, 2], [1, 2], [0, 1, 2, 3], []])
+def test_restrict_keeps_the_reached_rows_and_columns(reach):
+    """The output Fisher cut to the reached columns: a slice or a take, both exact."""
+    F = jnp.arange(2 * 4 * 4.0).reshape(2, 4, 4)
+    got = kfac_module._restrict(F, np.asarray(reach, int), 4)
+    want = np.asarray(F)[:, reach][:, :, reach]
+    assert got.shape == want.shape
+    np.testing.assert_array_equal(np.asarray(got), want)
+
+
+@pytest.mark.parametrize("head", ["diag_gaussian", "diag_gaussian_shared_logstd"])
+def test_dense_route_beyond_the_elementwise_size(head, monkeypatch):
+    """More reached columns than ``_ELEMENTWISE_R``: F U as a batched product, same G."""
+    monkeypatch.setattr(kfac_module, "_ELEMENTWISE_R", 0)
+    test_factors_equal_brute_force(head, "fvp", monkeypatch)
