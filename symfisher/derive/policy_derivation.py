@@ -30,6 +30,7 @@ from symfisher.derive.derivation import _agreed, _mean_score_status
 from symfisher.derive.expectation import expect
 from symfisher.derive.fisher import ROUTES, _pairs, _symmetric
 from symfisher.derive.kl import kl as closed_kl
+from symfisher.derive.memo import once
 from symfisher.derive.simplify import tidy
 from symfisher.errors import DerivationError, SymbolicTimeout
 from symfisher.families.policy import Policy
@@ -331,15 +332,16 @@ def _rational_zero(expr: sp.Expr, seconds: float = 30.0) -> bool:
     """``expr == 0`` shown by cancelling it as a rational function of the ``e^w``."""
     if expr == 0:
         return True
-    try:
-        out = run_limited(
-            lambda: sp.cancel(_exp_free(expr)),
-            seconds,
-            key=fingerprint("rational_zero", seconds, expr),
-        )
-    except (SymbolicTimeout, sp.PolynomialError):
-        return False
-    return out == 0
+    key = fingerprint("rational_zero", seconds, expr)
+
+    def compute() -> bool:
+        try:
+            out = run_limited(lambda: sp.cancel(_exp_free(expr)), seconds, key=key)
+        except (SymbolicTimeout, sp.PolynomialError):
+            return False
+        return out == 0
+
+    return once((key, expr), compute)
 
 
 def _compare(fam: Any, a: sp.Matrix | None, b: sp.Matrix | None) -> tuple[str, str]:
