@@ -357,7 +357,8 @@ def _quad_scalar(
             pieces.append(({x: _exact(a) + y}, y, [0, half]))
             pieces.append(({x: _exact(b) - y}, y, [0, half]))
         for sub, var, rng in pieces:
-            integrand = _guarded(logp.subs(sub), f.subs(sub), var)
+            # x -> a + y, a plain rename: xreplace (subs' extra passes find nothing)
+            integrand = _guarded(logp.xreplace(sub), f.xreplace(sub), var)
             v, e = mpmath.quad(integrand, rng, error=True, maxdegree=10)
             total += mpmath.re(v)
             err += e
