@@ -5,9 +5,13 @@ Routes, agreement checks and policies ask for the same ``simplify`` or
 their steps). :func:`once` computes such a step the first time and returns that
 value again afterwards; a repeat replays the outcomes of the time-limited steps
 the first computation took (:func:`symfisher.outcomes.replay`), so traces, and
-the outcome book, see exactly the steps an uncached run would. A value that a
-clock decided (a limit or budget expired on a step the book does not know) is
-never kept: the next request computes it again, as before.
+the outcome book, see exactly the steps an uncached run would.
+
+Only values whose every step the book records are kept, and a repeat is served
+only while the book still records those outcomes: then no clock, budget or
+time scale could have changed the value (recorded steps replay their outcome),
+and a repeat is what computing again would give. Anything else (a step the book
+does not know, a limit that expired) is computed again, as before.
 """
 
 from __future__ import annotations
@@ -36,13 +40,12 @@ def once(key: Hashable, compute: Callable[[], T]) -> T:
       compute: a pure function of ``key``; its exceptions propagate, uncached.
     """
     hit = _memo.get(key)
-    if hit is not None:
-        value, steps = hit
-        outcomes.replay(steps)
-        return value  # type: ignore[return-value]
+    if hit is not None and all(outcomes.recorded(k) == v for k, v in hit[1].items()):
+        outcomes.replay(hit[1])
+        return hit[0]  # type: ignore[return-value]
     with outcomes.tracing() as trace:
         value = compute()
-    if not trace.by_clock:
+    if not trace.by_clock and not trace.unrecorded():
         if len(_memo) >= SIZE:
             _memo.clear()
         _memo[key] = (value, dict(trace.steps))
