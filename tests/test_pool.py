@@ -92,3 +92,19 @@ def test_cli_jobs_keep_the_order_of_the_names(capsys):
     assert rc == 0, err
     doc = json.loads(out)
     assert [f["family"] for f in doc["families"]] == ["poisson", "exponential"]
+
+
+def test_workers_get_a_bigger_sympy_cache_and_the_parent_keeps_its_environment(
+    monkeypatch,
+):
+    monkeypatch.delenv("SYMPY_CACHE_SIZE", raising=False)
+    with pool._worker_environment():
+        assert os.environ["SYMPY_CACHE_SIZE"] == pool.WORKER_SYMPY_CACHE
+    assert "SYMPY_CACHE_SIZE" not in os.environ
+
+
+def test_a_sympy_cache_size_the_user_set_is_kept(monkeypatch):
+    monkeypatch.setenv("SYMPY_CACHE_SIZE", "123")
+    with pool._worker_environment():
+        assert os.environ["SYMPY_CACHE_SIZE"] == "123"
+    assert os.environ["SYMPY_CACHE_SIZE"] == "123"

@@ -42,8 +42,16 @@ def random_point(
         raise DerivationError(str(e)) from e
 
 
-def _fn(expr: sp.Expr, args: Sequence[sp.Symbol]):
-    return sp.lambdify(args, expr, modules="mpmath", dummify=True)
+#: The variable of a quadrature segment (the distance to its end): a plain symbol
+#: with a safe name, so that ``lambdify`` need not rename it (a rebuild of the
+#: whole integrand, most of the cost of a numeric check).
+SEGMENT = sp.Symbol("_segment_y", nonnegative=True)
+
+
+def _fn(expr: sp.Expr, args: Sequence[sp.Symbol], modules: object = "mpmath"):
+    """``lambdify`` without a docstring; arguments renamed unless they are ``SEGMENT``."""
+    rename = any(a is not SEGMENT for a in args)
+    return sp.lambdify(args, expr, modules=modules, dummify=rename, docstring_limit=0)
 
 
 def expectation_numeric(
@@ -334,7 +342,7 @@ def _quad_scalar(
     """
     scan = points.mode_points(logp, x, float(support.inf), float(support.sup))
     pts = _breakpoints(support, point, scan)
-    y = sp.Dummy("y", nonnegative=True)
+    y = SEGMENT
     total, err = mpmath.mpf(0), mpmath.mpf(0)
     for a, b in itertools.pairwise(pts):
         pieces = []
@@ -349,7 +357,8 @@ def _quad_scalar(
             pieces.append(({x: _exact(a) + y}, y, [0, half]))
             pieces.append(({x: _exact(b) - y}, y, [0, half]))
         for sub, var, rng in pieces:
-            integrand = _guarded(logp.subs(sub), f.subs(sub), var)
+            # x -> a + y, a plain rename: xreplace (subs' extra passes find nothing)
+            integrand = _guarded(logp.xreplace(sub), f.xreplace(sub), var)
             v, e = mpmath.quad(integrand, rng, error=True, maxdegree=10)
             total += mpmath.re(v)
             err += e
@@ -363,7 +372,7 @@ LOG_FLOOR = -800.0
 def _guarded(logp: sp.Expr, f: sp.Expr, var: sp.Symbol):
     import numpy as np
 
-    cheap = sp.lambdify([var], logp, modules=["scipy", "numpy"], dummify=True)
+    cheap = _fn(logp, [var], modules=["scipy", "numpy"])
     lp = _fn(logp, [var])
     fn = _fn(f, [var])
 

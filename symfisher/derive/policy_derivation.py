@@ -30,6 +30,7 @@ from symfisher.derive.derivation import _agreed, _mean_score_status
 from symfisher.derive.expectation import expect
 from symfisher.derive.fisher import ROUTES, _pairs, _symmetric
 from symfisher.derive.kl import kl as closed_kl
+from symfisher.derive.memo import once
 from symfisher.derive.simplify import tidy
 from symfisher.errors import DerivationError, SymbolicTimeout
 from symfisher.families.policy import Policy
@@ -331,15 +332,42 @@ def _rational_zero(expr: sp.Expr, seconds: float = 30.0) -> bool:
     """``expr == 0`` shown by cancelling it as a rational function of the ``e^w``."""
     if expr == 0:
         return True
-    try:
-        out = run_limited(
-            lambda: sp.cancel(_exp_free(expr)),
-            seconds,
-            key=fingerprint("rational_zero", seconds, expr),
-        )
-    except (SymbolicTimeout, sp.PolynomialError):
-        return False
-    return out == 0
+    key = fingerprint("rational_zero", seconds, expr)
+
+    def cancels() -> bool:
+        free = _exp_free(expr)
+        return not _nonzero_at_a_point(free) and sp.cancel(free) == 0
+
+    def compute() -> bool:
+        try:
+            return run_limited(cancels, seconds, key=key)
+        except (SymbolicTimeout, sp.PolynomialError):
+            return False
+
+    return once((key, expr), compute)
+
+
+def _nonzero_at_a_point(expr: sp.Expr) -> bool:
+    r"""Whether ``expr`` is a nonzero rational number at one exact rational point.
+
+    ``cancel`` takes :math:`e^{c\,w}` (integer :math:`c`) as :math:`g_w^c` with
+    :math:`g_w = e^w` a generator of its own. Giving every symbol and every
+    :math:`g_w` a rational value evaluates the rational function ``cancel`` would
+    reduce; a nonzero value there proves that ``cancel(expr) != 0``, without the
+    (slow) cancellation. ``False`` says nothing: ``cancel`` decides.
+    """
+    gens: dict[sp.Expr, sp.Expr] = {}
+    for e in expr.atoms(sp.exp):
+        c, w = e.args[0].as_coeff_Mul()
+        if not (c.is_Integer and w.is_Symbol):
+            return False
+        gens[e] = sp.exp(w)
+    names = sorted({*expr.free_symbols, *gens.values()}, key=sp.default_sort_key)
+    value = {g: sp.Rational(k + 2, k + 3) for k, g in enumerate(names)}
+    point = {e: value[g] ** e.args[0].as_coeff_Mul()[0] for e, g in gens.items()}
+    point |= {s: value[s] for s in expr.free_symbols}
+    out = expr.xreplace(point)
+    return out.is_Rational and out != 0
 
 
 def _compare(fam: Any, a: sp.Matrix | None, b: sp.Matrix | None) -> tuple[str, str]:

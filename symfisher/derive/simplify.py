@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sympy as sp
 
+from symfisher.derive.memo import once
 from symfisher.errors import SymbolicTimeout
 from symfisher.outcomes import fingerprint
 from symfisher.timelimit import run_limited
@@ -16,10 +17,13 @@ def tidy(expr: sp.Expr, seconds: float = 2.0) -> sp.Expr:
     """
     if expr.is_number and expr.is_Rational:
         return expr
+    key = fingerprint("tidy", seconds, expr)
+    return once((key, expr), lambda: _tidy(expr, seconds, key))
+
+
+def _tidy(expr: sp.Expr, seconds: float, key: str) -> sp.Expr:
     try:
-        return run_limited(
-            lambda: _simplify(expr), seconds, key=fingerprint("tidy", seconds, expr)
-        )
+        return run_limited(lambda: _simplify(expr), seconds, key=key)
     except SymbolicTimeout:
         try:
             return run_limited(
@@ -54,12 +58,13 @@ def is_zero(expr: sp.Expr, seconds: float = 4.0) -> bool | None:
     """``True`` when ``expr`` simplifies to 0 within ``seconds``; ``None`` if unsure."""
     if expr == 0:
         return True
+    key = fingerprint("is_zero", seconds, expr)
+    return once((key, expr), lambda: _is_zero(expr, seconds, key))
+
+
+def _is_zero(expr: sp.Expr, seconds: float, key: str) -> bool | None:
     try:
-        out = run_limited(
-            lambda: sp.simplify(expr),
-            seconds,
-            key=fingerprint("is_zero", seconds, expr),
-        )
+        out = run_limited(lambda: sp.simplify(expr), seconds, key=key)
     except SymbolicTimeout:
         return None
     if out == 0:
