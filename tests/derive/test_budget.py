@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 import symfisher as sf
+from symfisher import outcomes, timelimit
 from symfisher.derive import expectation
 from symfisher.derive.derivation import derive
 
@@ -16,15 +17,21 @@ GIVE_UP = 60.0  # the stand-in integration ends by itself after this
 
 @pytest.fixture
 def endless_integration(monkeypatch):
-    """Symbolic integration that never finishes (until GIVE_UP)."""
+    """Symbolic integration that never finishes (until GIVE_UP); records its limits.
+
+    Each call records (when it began, the deadline it runs under, the open budgets).
+    """
+    calls: list[tuple[float, float, list[float]]] = []
 
     def forever(family, exprs):
         t0 = time.monotonic()
+        calls.append((t0, min(timelimit._deadlines), list(timelimit._budgets)))
         while time.monotonic() - t0 < GIVE_UP:
             sum(range(100))
         raise AssertionError("the time budget did not stop the integration")
 
     monkeypatch.setattr(expectation, "_integrate_all", forever)
+    return calls
 
 
 def _kumaraswamy():
@@ -38,12 +45,27 @@ def _kumaraswamy():
 
 @pytest.mark.parametrize("seconds", [1.0, 2.0])
 def test_derive_spends_its_budget_in_all_not_per_route(endless_integration, seconds):
-    """Three routes each given S would take 2.25 S; the budget caps the whole."""
+    """Every step's deadline lies within S of the first step's start.
+
+    Three routes each given S would run until about 2.25 S; read from the deadlines
+    the steps ran under, not from a stopwatch, so a busy machine cannot tip it.
+    """
     fam = _kumaraswamy()
-    t0 = time.monotonic()
     d = derive(fam, seconds=seconds, use_cache=False)
-    elapsed = time.monotonic() - t0
-    assert elapsed < 1.6 * seconds + 0.5, f"derive took {elapsed:.2f} s for S={seconds}"
+    calls = endless_integration
+    assert calls, "the stand-in integration was never called"
+    first = calls[0][0]
+    allowed = seconds * outcomes.time_scale()
+    # a step's deadline is its remaining budget added to the clock a few lines
+    # later; per-route budgets would overshoot by a whole S (>= 1 s), not by EPS
+    eps = 0.25
+    for began, deadline, budgets in calls:
+        assert budgets, "a step ran outside the derivation's budget"
+        assert deadline <= min(budgets) + eps, "a step's limit outlives the budget"
+        assert deadline <= first + allowed + eps, (
+            f"a step began {began - first:.2f} s in with a deadline "
+            f"{deadline - first:.2f} s in, past the budget of {allowed:g} s"
+        )
     assert d.by_clock >= 1
     assert d.fisher is None
     assert all(m is None for m in d.routes.values())
