@@ -14,19 +14,16 @@ Workers start with SymPy's cache ten times its default size
 expressions often, and the catalog derives about 10% faster. A cache keeps
 values, never changes them.
 
-A watchdog guards against hangs (a worker that dies or stalls): when no
-derivation finishes for ``STALL_SECONDS`` (times ``SYMFISHER_TIME_SCALE``), the
-workers are killed and :class:`~symfisher.errors.HangError` is raised. It never
-decides a result.
+A watchdog guards against hangs (:func:`symfisher.spawn.run_in_workers`): when
+no derivation finishes for ``STALL_SECONDS`` (times ``SYMFISHER_TIME_SCALE``),
+the workers are killed and :class:`~symfisher.errors.HangError` is raised; a
+worker that dies raises at once. It never decides a result.
 """
 
 from __future__ import annotations
 
-import multiprocessing
 import os
-import queue
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, NamedTuple
 
 from symfisher import cache, outcomes
@@ -36,6 +33,8 @@ from symfisher.errors import DomainError, HangError
 STALL_SECONDS = 600.0
 #: SymPy's cache size in worker processes, unless ``SYMPY_CACHE_SIZE`` is set
 WORKER_SYMPY_CACHE = "10000"
+#: what the worker processes find in their environment (variables set win)
+WORKER_ENVIRON = {"SYMPY_CACHE_SIZE": WORKER_SYMPY_CACHE}
 
 
 class Subject(NamedTuple):
@@ -177,51 +176,18 @@ def _in_workers(
     seconds: float,
     done: Callable[[str], None],
 ) -> list[tuple[dict, bool]]:
-    """``_work`` of each subject in a pool of ``jobs`` spawned processes."""
-    answers: queue.Queue = queue.Queue()
-    ctx = multiprocessing.get_context("spawn")
-    stall = STALL_SECONDS * outcomes.time_scale()
-    results: list[Any] = [None] * len(subs)
-    with _worker_environment():
-        pool = ctx.Pool(min(jobs, len(subs)))
-    try:
-        for i, s in enumerate(subs):
-            pool.apply_async(
-                _work,
-                (s, use_cache, seconds),
-                callback=lambda r, i=i: answers.put((i, r, None)),
-                error_callback=lambda e, i=i: answers.put((i, None, e)),
-            )
-        for _ in subs:
-            try:
-                i, r, err = answers.get(timeout=stall)
-            except queue.Empty:
-                waiting = [s.name for s, r in zip(subs, results, strict=True) if not r]
-                raise HangError(
-                    f"no derivation finished in {stall:g} s; worker processes "
-                    f"killed (waiting for {', '.join(waiting)})"
-                ) from None
-            if isinstance(err, _Hang):
-                raise HangError(str(err))
-            if err is not None:
-                raise err
-            results[i] = r
-            done(subs[i].name)
-        pool.close()
-    finally:
-        pool.terminate()
-        pool.join()
-    return results
+    """``_work`` of each subject in :func:`symfisher.spawn.run_in_workers`."""
+    from symfisher.spawn import run_in_workers
 
-
-@contextmanager
-def _worker_environment() -> Iterator[None]:
-    """``SYMPY_CACHE_SIZE`` for the processes started inside (they copy the environment)."""
-    if "SYMPY_CACHE_SIZE" in os.environ:
-        yield
-        return
-    os.environ["SYMPY_CACHE_SIZE"] = WORKER_SYMPY_CACHE
     try:
-        yield
-    finally:
-        os.environ.pop("SYMPY_CACHE_SIZE", None)
+        return run_in_workers(
+            _work,
+            [(s, use_cache, seconds) for s in subs],
+            jobs,
+            stall=STALL_SECONDS * outcomes.time_scale(),
+            names=[s.name for s in subs],
+            on_done=lambda i, r: done(subs[i].name),
+            environ=WORKER_ENVIRON,
+        )
+    except _Hang as e:
+        raise HangError(str(e)) from None

@@ -1,7 +1,7 @@
 """The package's layers only look down: every import of every module, at any depth.
 
 families -> derive -> codegen -> verify -> publish -> users (natural, testing) -> cli,
-over a base (errors, parsing, time limits, the outcome book, files, the kernel
+over a base (errors, parsing, time limits, worker processes, the outcome book, files, the kernel
 loader) that imports nothing above it.
 """
 
@@ -22,6 +22,7 @@ LAYERS = [
             "symfisher.errors",
             "symfisher.outcomes",
             "symfisher.timelimit",
+            "symfisher.spawn",
             "symfisher.parse",
             "symfisher.parse_functions",
             "symfisher.parse_guard",

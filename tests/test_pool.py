@@ -12,6 +12,7 @@ import symfisher
 from symfisher import cli, pool
 from symfisher.derive import derivation, policy_derivation
 from symfisher.errors import DomainError
+from symfisher.spawn import run_in_workers
 
 #: cheap families (well under a second each), so that the pool's start dominates
 NAMES = ["exponential", "bernoulli", "poisson", "gamma"]
@@ -94,17 +95,23 @@ def test_cli_jobs_keep_the_order_of_the_names(capsys):
     assert [f["family"] for f in doc["families"]] == ["poisson", "exponential"]
 
 
-def test_workers_get_a_bigger_sympy_cache_and_the_parent_keeps_its_environment(
-    monkeypatch,
-):
+def _sympy_cache_size() -> str | None:
+    return os.environ.get("SYMPY_CACHE_SIZE")
+
+
+def test_workers_get_a_bigger_sympy_cache(monkeypatch):
     monkeypatch.delenv("SYMPY_CACHE_SIZE", raising=False)
-    with pool._worker_environment():
-        assert os.environ["SYMPY_CACHE_SIZE"] == pool.WORKER_SYMPY_CACHE
+    seen = run_in_workers(
+        _sympy_cache_size, [(), ()], 2, stall=600, environ=pool.WORKER_ENVIRON
+    )
+    assert seen == [pool.WORKER_SYMPY_CACHE] * 2
     assert "SYMPY_CACHE_SIZE" not in os.environ
 
 
 def test_a_sympy_cache_size_the_user_set_is_kept(monkeypatch):
     monkeypatch.setenv("SYMPY_CACHE_SIZE", "123")
-    with pool._worker_environment():
-        assert os.environ["SYMPY_CACHE_SIZE"] == "123"
+    seen = run_in_workers(
+        _sympy_cache_size, [()], 1, stall=600, environ=pool.WORKER_ENVIRON
+    )
+    assert seen == ["123"]
     assert os.environ["SYMPY_CACHE_SIZE"] == "123"
