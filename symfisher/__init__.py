@@ -39,6 +39,7 @@ _EXPORTS: dict[str, str] = {
     "kernels": "symfisher.kernels",
     "verify": "symfisher.verify.run",
     "verify_many": "symfisher.verify.run",
+    "verify_all": "symfisher.verify.run",
     "check_params": "symfisher.kernels",
     "generate": "symfisher.codegen.generate",
     "module_text": "symfisher.codegen.generate",

@@ -332,8 +332,26 @@ def _verify_all(
     """One report over catalog families and state-conditioned policies."""
     from symfisher.verify.policy_checks import N_DEFAULT, verify_policy
     from symfisher.verify.report import Report
-    from symfisher.verify.run import verify_many
+    from symfisher.verify.run import verify_all, verify_many
 
+    if args.processes is None:  # local: families and policies in --jobs workers
+        return verify_all(
+            names,
+            pol_names,
+            jobs=args.jobs,
+            samples=args.samples,
+            seed=args.seed,
+            points=args.points,
+            alpha=args.alpha,
+            cramer_rao=not args.no_cramer_rao,
+            progress=True,
+            jax_cache=False if args.no_jax_cache else None,
+        )
+    if args.jobs not in (None, 1):
+        raise SymfisherError(
+            "--jobs (local workers) and --processes (jax.distributed) do not "
+            "combine: give one of them"
+        )
     report = Report(checks=[], settings={})
     if len(names) + len(pol_names) > 1:
         from symfisher.pool import Subject, derive_many
@@ -552,6 +570,14 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="store each family's verdict in generated/VERIFIED.json "
         "(read by `symfisher generate` for CATALOG.md)",
+    )
+    v.add_argument(
+        "--jobs",
+        type=int,
+        default=None,
+        metavar="N",
+        help="local worker processes (default: the cores this process may use); "
+        "the report does not depend on N",
     )
     v.add_argument(
         "--processes",

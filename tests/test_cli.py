@@ -496,6 +496,7 @@ def test_verify_several_derives_them_first_on_every_core(capsys, monkeypatch):
         asked.append(
             [s if isinstance(s, str) else (s.name, s.policy) for s in subjects]
         )
+        kw.pop("jobs", None)
         return real(subjects, jobs=1, **kw)
 
     monkeypatch.setattr(pool, "derive_many", spy)

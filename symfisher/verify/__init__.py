@@ -15,6 +15,7 @@ _WHERE = {
     "Trace": "symfisher.verify.report",
     "verify": "symfisher.verify.run",
     "verify_many": "symfisher.verify.run",
+    "verify_all": "symfisher.verify.run",
 }
 
 __all__ = sorted(_WHERE)

@@ -161,12 +161,46 @@ def verify_many(
     coordinator: str | None = None,
     process_id: int | None = None,
     jax_cache: bool | None = None,
+    jobs: int = 1,
 ) -> Report:
     """Verify several families in one run: one Holm correction over all of them.
 
     Settings as in :func:`verify`. With ``processes=N`` the families are spread
     over N processes (:mod:`symfisher.verify.distributed`) for the verdicts,
-    p-values and Holm decisions of one process.
+    p-values and Holm decisions of one process. With ``jobs=N`` they are
+    verified by N local worker processes (:mod:`symfisher.verify.workers`),
+    with the same result.
+    """
+    return _verify_many(**locals())[0]
+
+
+def _verify_many(
+    families: Sequence[Family | str],
+    kernels: Sequence[Any] | None = None,
+    *,
+    n_samples: int | None = None,
+    seed: int = 0,
+    points: int | Sequence[Any] = 3,
+    alpha: float = stats.ALPHA,
+    power: float = stats.POWER,
+    target_error: float = 0.02,
+    chunk: int = 2**15,
+    cramer_rao: bool = True,
+    cramer_rao_replicates: int = 400,
+    devices: Sequence[Any] | None = None,
+    progress: bool | None = None,
+    processes: int | None = None,
+    coordinator: str | None = None,
+    process_id: int | None = None,
+    jax_cache: bool | None = None,
+    jobs: int = 1,
+    extra: Sequence[tuple[str, tuple[Any, ...]]] = (),
+) -> tuple[Report, list[Any]]:
+    """:func:`verify_many`, and the results of ``extra`` worker tasks run with it.
+
+    ``extra`` holds :func:`symfisher.verify.workers.task` calls (policies) that
+    share the worker processes of ``jobs > 1``; with one job they run here,
+    after the families.
     """
     if n_samples is not None and (
         not isinstance(n_samples, int | np.integer) or n_samples < 2
@@ -178,12 +212,29 @@ def verify_many(
         raise DomainError(f"power must lie in (0, 1), got {power}")
     if not isinstance(chunk, int | np.integer) or chunk < 1:
         raise DomainError(f"chunk must be a positive integer, got {chunk!r}")
-    from symfisher.verify import compile_cache, distributed
+    from symfisher.pool import check_jobs
+    from symfisher.verify import compile_cache, distributed, workers
 
+    jobs = check_jobs(jobs)
     share = distributed.check(processes, coordinator, process_id)
+    if share is not None and (jobs > 1 or extra):
+        raise DomainError(
+            f"jobs={jobs} (local workers) and processes={processes} "
+            "(jax.distributed) do not combine: give one of them"
+        )
+    in_workers = jobs > 1 and len(families) + len(extra) > 1
+    if in_workers and kernels is not None and any(k is not None for k in kernels):
+        raise DomainError(
+            "jobs > 1 verifies generated kernels only: pass kernels=None "
+            "(user families get theirs generated in each worker)"
+        )
+    if in_workers and devices is not None:
+        raise DomainError(
+            "devices and jobs > 1 do not combine: each worker uses its own devices"
+        )
     if share is not None and share.local:
         settings = {k: v for k, v in locals().items() if k in _SHARED}
-        return distributed.launch(families, kernels, share.processes, settings)
+        return distributed.launch(families, kernels, share.processes, settings), []
     compile_cache.enable(jax_cache)
     if share is not None:
         distributed.initialize(share)
@@ -233,7 +284,12 @@ def verify_many(
             cramer_rao_replicates=cramer_rao_replicates,
         )
         bar = _progress(progress)
-        if share is None:
+        more: list[Any] = []
+        if in_workers:
+            parts, more = workers.run(
+                families, all_points, notes, run, extra, jobs, jax_cache, bar
+            )
+        elif share is None:
             with bar:
                 parts = {
                     j: _family(*resolved[j], all_points[j], notes[j], bar, **run)
@@ -265,7 +321,84 @@ def verify_many(
             "chunk": int(chunk),
             "devices": n_devices,
         }
-        return Report(checks, traces, settings, time.perf_counter() - start)
+        report = Report(checks, traces, settings, time.perf_counter() - start)
+    if extra and not in_workers:  # as the caller would, after the families
+        more = [workers.task(kind, *args) for kind, args in extra]
+    return report, more
+
+
+def verify_all(
+    names: Sequence[str] | None = None,
+    policies: Sequence[str] | None = None,
+    *,
+    jobs: int | None = None,
+    samples: int | None = None,
+    seed: int = 0,
+    points: int = 3,
+    alpha: float = stats.ALPHA,
+    cramer_rao: bool = True,
+    progress: bool | None = None,
+    jax_cache: bool | None = None,
+) -> Report:
+    """What ``symfisher verify --all`` runs: catalog families, then policies, one report.
+
+    The derivations come first, on every core (:func:`symfisher.derive_many`);
+    the families share one Holm correction (:func:`verify_many`), and each
+    policy keeps its own (:func:`~symfisher.verify.policy_checks.verify_policy`,
+    ``samples`` state-action pairs per point, default ``N_DEFAULT``). Families
+    and policies are verified by ``jobs`` worker processes (default: one per
+    usable core; :mod:`symfisher.verify.workers`), with the report of one.
+
+    Args:
+      names: catalog families (default: all of them).
+      policies: built-in policies (default: all of them).
+      jobs: worker processes; 1 verifies in this process.
+      samples: draws per point (default: chosen per family, as
+        :func:`verify_many`; ``N_DEFAULT`` for policies).
+      seed: seeds the points and every draw.
+      points: parameter points per family and policy.
+      alpha: family-wise false-alarm rate (Holm).
+      cramer_rao: also run the families' Cramér–Rao simulations.
+      progress: show a progress bar on stderr (default: when stderr is a terminal).
+      jax_cache: keep JAX's compiled programs (as :func:`verify_many`).
+    """
+    from symfisher.families.catalog import families as catalog
+    from symfisher.families.policies import policies as builtin
+    from symfisher.pool import Subject, check_jobs, derive_many
+    from symfisher.verify.policy_checks import N_DEFAULT
+
+    jobs = check_jobs(jobs)
+    names = list(catalog() if names is None else names)
+    pols = list(builtin() if policies is None else policies)
+    if len(names) + len(pols) > 1:
+        derive_many([*names, *(Subject(n, True) for n in pols)], jobs=jobs)
+    start = time.perf_counter()
+    pol_settings = dict(
+        points=points, samples=samples or N_DEFAULT, seed=seed, alpha=alpha
+    )
+    extra = [("policy", (n, pol_settings)) for n in pols]
+    if names:
+        report, more = _verify_many(
+            names,
+            n_samples=samples,
+            seed=seed,
+            points=points,
+            alpha=alpha,
+            cramer_rao=cramer_rao,
+            progress=progress,
+            jax_cache=jax_cache,
+            jobs=jobs,
+            extra=extra,
+        )
+    else:
+        from symfisher.verify import workers
+
+        report = Report(checks=[], traces=[], settings={}, seconds=0.0)
+        more = [workers.task(kind, *args) for kind, args in extra]
+    for r in more:
+        report.checks += r.checks
+    report.seconds = time.perf_counter() - start  # wall time, derivations aside
+    return report
 
 
 #: the settings a local multi-process run hands to its processes
