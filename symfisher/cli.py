@@ -215,9 +215,10 @@ def _cmd_generate(args: argparse.Namespace) -> int:
 
     from symfisher import outcomes
     from symfisher.codegen import generate as gen
-    from symfisher.families.catalog import families
+    from symfisher.families.catalog import families, family
     from symfisher.families.policies import policies
     from symfisher.kernels import catalog_dir
+    from symfisher.verify.moments import moment_forms
 
     known, pols = families(), policies()
     _check_names(args.names)
@@ -239,6 +240,8 @@ def _cmd_generate(args: argparse.Namespace) -> int:
         for name in names:
             progress.update(task, description=f"generating {name}")
             texts[f"{name}.py"] = gen.module_text(name, backend=args.backend)
+            if jax:  # the verifier's one symbolic step, for the book
+                moment_forms(family(name))
             progress.advance(task)
         for name in pol_names:
             progress.update(task, description=f"generating {name}")

@@ -23,23 +23,15 @@ def _moments(
     """Closed-form ``E[x_j]`` (and ``E[x_j^2]``): (label, value, scale, second, j) each."""
     import sympy as sp
 
-    from symfisher.derive.expectation import expect
     from symfisher.derive.numeric import expectations_numeric
 
     ckey = (family.definition_text(), theta.tobytes())
     if ckey in _MOMENTS:
         return _MOMENTS[ckey]
     point = {k: sp.Float(v, 30) for k, v in family.point(list(theta)).items()}
-    light = (
-        family.is_finite or family.expfam is not None or family.cumulants is not None
-    )
-    exprs = [v**k for v in family.variables for k in (1, 2)]
-    # closed forms come at once for light-tailed families (moments of the
-    # sufficient statistic, finite sums); others take 1-D quadrature
-    fkey = family.definition_text()
-    if fkey not in _FORMS:
-        _FORMS[fkey] = expect(family, exprs, seconds=1.0) if light else None
-    res = _FORMS[fkey]
+    light = _light(family)
+    exprs = _exprs(family)
+    res = moment_forms(family)
     if res is not None and res.values is not None:
         vals = [float(sp.sympify(v).xreplace(point).evalf(30)) for v in res.values]
         how = res.method
@@ -62,6 +54,32 @@ def _moments(
             out.append((f"E[{v}^2]", m2, abs(m2), True, j))
     _MOMENTS[ckey] = (out, how)
     return out, how
+
+
+def _light(family: Family) -> bool:
+    return family.is_finite or family.expfam is not None or family.cumulants is not None
+
+
+def _exprs(family: Family) -> list[Any]:
+    return [v**k for v in family.variables for k in (1, 2)]
+
+
+def moment_forms(family: Family) -> Any:
+    """Closed forms of ``E[x_j]``, ``E[x_j^2]`` of a light-tailed family, memoised; else None.
+
+    They come at once for most (moments of the sufficient statistic, finite
+    sums); others try symbolic integration for 1 s, a time-limited step whose
+    outcome ``symfisher generate`` records in the book (it takes this step for
+    every catalog family), so that the clock does not decide the sampler check.
+    """
+    from symfisher.derive.expectation import expect
+
+    fkey = family.definition_text()
+    if fkey not in _FORMS:
+        _FORMS[fkey] = (
+            expect(family, _exprs(family), seconds=1.0) if _light(family) else None
+        )
+    return _FORMS[fkey]
 
 
 def _quad_moments(family: Family, point: dict) -> list[float]:
