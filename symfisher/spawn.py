@@ -77,6 +77,7 @@ def run_in_workers(
     )
     results: list[Any] = [None] * len(calls)
     finished = False
+    got: set[int] = set()
     try:
         with _environment(environ or {}):
             index = {pool.submit(fn, *args): i for i, args in enumerate(calls)}
@@ -95,10 +96,12 @@ def run_in_workers(
                 i = index[f]
                 try:
                     results[i] = f.result()
+                    got.add(i)
                 except BrokenProcessPool:
+                    left = [j for j in range(len(calls)) if j not in got]
                     raise SymfisherError(
-                        f"a worker process died before {labels[i]} was done "
-                        f"(the others were stopped): {_GUARD_HINT}"
+                        "a worker process died; the others were stopped (not done: "
+                        f"{', '.join(labels[j] for j in left)}): {_GUARD_HINT}"
                     ) from None
                 if on_done is not None:
                     on_done(i, results[i])

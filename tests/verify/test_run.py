@@ -808,13 +808,13 @@ def test_cli_verify_writes_reports(tmp_path, capsys):
 def test_cli_exit_code_1_on_failure(tmp_path, monkeypatch, capsys):
     import symfisher.verify.run as vrun
 
-    def failing(names, **kw):
-        assert names == ["normal"] and kw["cramer_rao"] is False
+    def failing(names, policies, **kw):
+        assert names == ["normal"] and policies == [] and kw["cramer_rao"] is False
         return Report(
             [Check("normal", "E[s] = 0", "(0)", verdict="fail", message="planted")]
         )
 
-    monkeypatch.setattr(vrun, "verify_many", failing)
+    monkeypatch.setattr(vrun, "verify_all", failing)
     j = tmp_path / "r.json"
     assert cli.main(["verify", "normal", "--no-cramer-rao", "--json", str(j)]) == 1
     assert "FAILED" in capsys.readouterr().out
