@@ -333,62 +333,23 @@ def _verify_all(
     args: argparse.Namespace, names: list[str], pol_names: list[str]
 ) -> Report:
     """One report over catalog families and state-conditioned policies."""
-    from symfisher.verify.policy_checks import N_DEFAULT, verify_policy
-    from symfisher.verify.report import Report
-    from symfisher.verify.run import verify_all, verify_many
+    from symfisher.verify.run import verify_all
 
-    if args.processes is None:  # local: families and policies in --jobs workers
-        return verify_all(
-            names,
-            pol_names,
-            jobs=args.jobs,
-            samples=args.samples,
-            seed=args.seed,
-            points=args.points,
-            alpha=args.alpha,
-            cramer_rao=not args.no_cramer_rao,
-            progress=True,
-            jax_cache=False if args.no_jax_cache else None,
-        )
-    if args.jobs not in (None, 1):
-        raise SymfisherError(
-            "--jobs (local workers) and --processes (jax.distributed) do not "
-            "combine: give one of them"
-        )
-    report = Report(checks=[], settings={})
-    if len(names) + len(pol_names) > 1:
-        from symfisher.pool import Subject, derive_many
-
-        # the derivations first, on every usable core (what the cache holds is
-        # read here): the verification below finds them cached
-        derive_many([*names, *(Subject(n, True) for n in pol_names)])
-    if names:
-        report = verify_many(
-            names,
-            n_samples=args.samples,
-            seed=args.seed,
-            points=args.points,
-            alpha=args.alpha,
-            cramer_rao=not args.no_cramer_rao,
-            progress=True,
-            processes=args.processes,
-            coordinator=args.coordinator,
-            process_id=args.process_id,
-            jax_cache=False if args.no_jax_cache else None,
-        )
-    if args.process_id:  # policies are process 0's (it prints the report)
-        return report
-    for name in pol_names:
-        r = verify_policy(
-            name,
-            points=args.points,
-            samples=args.samples or N_DEFAULT,
-            seed=args.seed,
-            alpha=args.alpha,
-        )
-        report.checks += r.checks
-        report.seconds += r.seconds
-    return report
+    return verify_all(
+        names,
+        pol_names,
+        jobs=args.jobs,
+        samples=args.samples,
+        seed=args.seed,
+        points=args.points,
+        alpha=args.alpha,
+        cramer_rao=not args.no_cramer_rao,
+        progress=True,
+        jax_cache=False if args.no_jax_cache else None,
+        processes=args.processes,
+        coordinator=args.coordinator,
+        process_id=args.process_id,
+    )
 
 
 def _cmd_verify(args: argparse.Namespace) -> int:

@@ -200,7 +200,7 @@ def _verify_many(
 
     ``extra`` holds :func:`symfisher.verify.workers.task` calls (policies) that
     share the worker processes of ``jobs > 1``; with one job they run here,
-    after the families.
+    after the families, and with ``processes`` in process 0 only.
     """
     if n_samples is not None and (
         not isinstance(n_samples, int | np.integer) or n_samples < 2
@@ -217,7 +217,7 @@ def _verify_many(
 
     jobs = check_jobs(jobs)
     share = distributed.check(processes, coordinator, process_id)
-    if share is not None and (jobs > 1 or extra):
+    if share is not None and jobs > 1:
         raise DomainError(
             f"jobs={jobs} (local workers) and processes={processes} "
             "(jax.distributed) do not combine: give one of them"
@@ -234,7 +234,8 @@ def _verify_many(
         )
     if share is not None and share.local:
         settings = {k: v for k, v in locals().items() if k in _SHARED}
-        return distributed.launch(families, kernels, share.processes, settings), []
+        report = distributed.launch(families, kernels, share.processes, settings)
+        return report, [workers.task(kind, *args) for kind, args in extra]
     compile_cache.enable(jax_cache)
     if share is not None:
         distributed.initialize(share)
@@ -322,7 +323,8 @@ def _verify_many(
             "devices": n_devices,
         }
         report = Report(checks, traces, settings, time.perf_counter() - start)
-    if extra and not in_workers:  # as the caller would, after the families
+    if not in_workers and not (share is not None and share.process_id):
+        # after the families, here (with processes, in process 0 only)
         more = [workers.task(kind, *args) for kind, args in extra]
     return report, more
 
@@ -339,6 +341,9 @@ def verify_all(
     cramer_rao: bool = True,
     progress: bool | None = None,
     jax_cache: bool | None = None,
+    processes: int | None = None,
+    coordinator: str | None = None,
+    process_id: int | None = None,
 ) -> Report:
     """What ``symfisher verify --all`` runs: catalog families, then policies, one report.
 
@@ -361,12 +366,23 @@ def verify_all(
       cramer_rao: also run the families' Cramér–Rao simulations.
       progress: show a progress bar on stderr (default: when stderr is a terminal).
       jax_cache: keep JAX's compiled programs (as :func:`verify_many`).
+      processes: spread the families over this many processes with
+        ``jax.distributed`` instead of ``jobs`` workers (as :func:`verify_many`);
+        the policies are process 0's.
+      coordinator: ``HOST:PORT`` of process 0, each process started by hand.
+      process_id: this process's index, ``0 <= process_id < processes``.
     """
     from symfisher.families.catalog import families as catalog
     from symfisher.families.policies import policies as builtin
     from symfisher.pool import Subject, check_jobs, derive_many
     from symfisher.verify.policy_checks import N_DEFAULT
 
+    spread = (processes, coordinator, process_id) != (None, None, None)
+    if spread and jobs not in (None, 1):
+        raise DomainError(
+            f"jobs={jobs} (local workers) and processes={processes} "
+            "(jax.distributed) do not combine: give one of them"
+        )
     jobs = check_jobs(jobs)
     names = list(catalog() if names is None else names)
     pols = list(builtin() if policies is None else policies)
@@ -387,14 +403,17 @@ def verify_all(
             cramer_rao=cramer_rao,
             progress=progress,
             jax_cache=jax_cache,
-            jobs=jobs,
+            jobs=1 if spread else jobs,
+            processes=processes,
+            coordinator=coordinator,
+            process_id=process_id,
             extra=extra,
         )
     else:
         from symfisher.verify import workers
 
         report = Report(checks=[], traces=[], settings={}, seconds=0.0)
-        more = [workers.task(kind, *args) for kind, args in extra]
+        more = [] if process_id else [workers.task(k, *a) for k, a in extra]
     for r in more:
         report.checks += r.checks
     report.seconds = time.perf_counter() - start  # wall time, derivations aside

@@ -11,6 +11,7 @@ import symfisher as sf
 from symfisher import cli, spawn
 from symfisher.errors import DomainError
 from symfisher.verify import workers
+from tests.verify import assert_same_report
 
 #: cheap families, so that the workers' start dominates
 NAMES = ["bernoulli", "poisson", "exponential"]
@@ -24,21 +25,12 @@ def private_hints(tmp_path, monkeypatch):
     return tmp_path / "hints.json"
 
 
-def _without_seconds(report):
-    doc = report.to_dict()
-    doc.pop("seconds")
-    return doc
-
-
 def test_two_workers_give_the_single_process_report():
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # n too small for 2%: said once per run
         one = sf.verify_many(NAMES, **SMALL)
         two = sf.verify_many(NAMES, jobs=2, **SMALL)
-    assert [c.family for c in two.checks] == [c.family for c in one.checks]
-    assert [c.verdict for c in two.checks] == [c.verdict for c in one.checks]
-    assert [c.p_value for c in two.checks] == [c.p_value for c in one.checks]
-    assert _without_seconds(two) == _without_seconds(one)  # the whole report
+    assert_same_report(two, one)
 
 
 def test_verify_all_with_workers_is_the_report_of_one_process(private_hints):
@@ -56,7 +48,7 @@ def test_verify_all_with_workers_is_the_report_of_one_process(private_hints):
         "exponential",
         "linear_gaussian",
     }
-    assert _without_seconds(two) == _without_seconds(one)
+    assert_same_report(two, one)
     hints = json.loads(private_hints.read_text())
     assert set(hints) == {"poisson", "exponential", "linear_gaussian"}
     assert all(v > 0 for v in hints.values())
@@ -105,3 +97,8 @@ def test_cli_jobs_and_processes_do_not_combine(capsys):
     rc = cli.main(["verify", "poisson", "bernoulli", "--jobs", "2", "--processes", "2"])
     assert rc == 2
     assert "do not combine" in capsys.readouterr().err
+
+
+def test_verify_all_jobs_and_processes_do_not_combine():
+    with pytest.raises(DomainError, match="do not combine"):
+        sf.verify_all(["poisson"], [], jobs=2, processes=2)
