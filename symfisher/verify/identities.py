@@ -113,6 +113,24 @@ def _make_sampler(fam: Family, P: int) -> Callable:
     return draw
 
 
+_PROBE_CACHE: dict[tuple, tuple[Callable, Callable]] = {}
+PROBE_DRAWS = 8
+
+
+def _probe_draw(fam: Family) -> Callable:
+    """``jit(key, theta -> sampler(key, theta, (8,)))``, one program per sampler.
+
+    Called eagerly, a sampler built on ``lax.while_loop`` (gamma, beta, von
+    Mises) would compile its loop anew at every point: a fresh closure each time.
+    """
+    key = (fam.name, id(fam.sampler))
+    if key not in _PROBE_CACHE:
+        sample = fam.sampler
+        draw = jax.jit(lambda k, theta: sample(k, theta, (PROBE_DRAWS,)))
+        _PROBE_CACHE[key] = (sample, draw)  # the sampler kept: its id stays unique
+    return _PROBE_CACHE[key][1]
+
+
 def _verify_point(
     fam: Family,
     K: Kernels,
@@ -125,7 +143,7 @@ def _verify_point(
 ) -> tuple[list[Check], list[Trace]]:
     P = fam.n_params
     named = _named(fam, theta)
-    x_probe = fam.sampler(jax.random.fold_in(key, 12345), jnp.asarray(theta), (8,))
+    x_probe = _probe_draw(fam)(jax.random.fold_in(key, 12345), jnp.asarray(theta))
     ok, bad = _probe(K, fam, theta, x_probe)
     checks = []
     regular = not fam.support_depends_on_params

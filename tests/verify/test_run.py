@@ -287,6 +287,32 @@ def test_detectable_matches_stats(correct):
             assert c.detectable == pytest.approx(z * c.se / sd, rel=1e-9)
 
 
+def test_probe_draw_traces_the_sampler_once_per_family():
+    """The kernels' 8-draw probe is one program per sampler, not one per point.
+
+    Called eagerly, a sampler built on ``lax.while_loop`` compiles its loop anew
+    at every call (a fresh closure): 12 loop compilations per family for beta.
+    """
+    from dataclasses import replace
+
+    from symfisher.verify.identities import PROBE_DRAWS, _probe_draw
+
+    fam = catalog_family("gamma")
+    calls = []
+
+    def counting(key, theta, shape=()):
+        calls.append(tuple(shape))
+        return fam.sampler(key, theta, shape)
+
+    counted = replace(fam, sampler=counting)
+    draw = _probe_draw(counted)
+    for i, theta in enumerate([(2.0, 1.0), (0.5, 3.0), (7.0, 0.2)]):
+        x = draw(jax.random.key(i), jnp.asarray(theta))
+        assert x.shape == (PROBE_DRAWS,) and np.all(np.asarray(x) > 0)
+    assert calls == [(PROBE_DRAWS,)]  # traced once, run three times
+    assert _probe_draw(counted) is draw
+
+
 # --------------------------------------------------------------------------
 # non-regular and non-smooth families
 

@@ -45,15 +45,25 @@ def build() -> Family:
 
 
 def sampler() -> Sampler:
-    r"""Beta: ``theta = (a, b)``; density :math:`x^{a-1}(1-x)^{b-1} / B(a, b)`."""
+    r"""Beta: ``theta = (a, b)``; density :math:`x^{a-1}(1-x)^{b-1} / B(a, b)`.
+
+    :math:`x = X / (X + Y) = \sigma(\log X - \log Y)` with independent
+    :math:`X \sim \operatorname{Gamma}(a, 1)`, :math:`Y \sim \operatorname{Gamma}(b, 1)`
+    drawn in log space by :func:`symfisher.families.gamma_draws.log_gamma_draws`
+    (no underflow for small ``a``, ``b``).
+    """
     import jax
 
+    from symfisher.families.gamma_draws import log_gamma_draws
     from symfisher.families.sampling import _named, _prepare
 
     def sample(
         key: jax.Array, theta: jax.Array, shape: tuple[int, ...] = ()
     ) -> jax.Array:
         theta, shape = _prepare(theta, shape)
-        return jax.random.beta(key, theta[0], theta[1], shape, dtype=theta.dtype)
+        k_a, k_b = jax.random.split(key)
+        log_x = log_gamma_draws(k_a, theta[0], shape, theta.dtype)
+        log_y = log_gamma_draws(k_b, theta[1], shape, theta.dtype)
+        return jax.nn.sigmoid(log_x - log_y)
 
     return _named(sample, "beta", "Beta sampler; theta = (a, b).")

@@ -46,17 +46,20 @@ def sampler() -> Sampler:
     r"""Gamma with shape and rate: ``theta = (a, b)``.
 
     Density :math:`b^a x^{a-1} e^{-b x} / \Gamma(a)`; :math:`x = G / b` with
-    :math:`G \sim \operatorname{Gamma}(a, 1)`.
+    :math:`G \sim \operatorname{Gamma}(a, 1)` drawn by
+    :func:`symfisher.families.gamma_draws.log_gamma_draws`.
     """
     import jax
+    import jax.numpy as jnp
 
+    from symfisher.families.gamma_draws import log_gamma_draws
     from symfisher.families.sampling import _named, _prepare
 
     def sample(
         key: jax.Array, theta: jax.Array, shape: tuple[int, ...] = ()
     ) -> jax.Array:
         theta, shape = _prepare(theta, shape)
-        g = jax.random.gamma(key, theta[0], shape, dtype=theta.dtype)
-        return g / theta[1]
+        log_g = log_gamma_draws(key, theta[0], shape, theta.dtype)
+        return jnp.exp(log_g) / theta[1]
 
     return _named(sample, "gamma", "Gamma sampler; theta = (a, b).")

@@ -57,16 +57,23 @@ def sampler(nu: float = 4) -> Sampler:
         raise ValueError(f"student_t needs nu > 0, got nu={nu}")
     nu = float(nu)
 
+    import math
+
     import jax
     import jax.numpy as jnp
 
+    from symfisher.families.gamma_draws import log_gamma_draws
     from symfisher.families.sampling import _named, _prepare
 
     def sample(
         key: jax.Array, theta: jax.Array, shape: tuple[int, ...] = ()
     ) -> jax.Array:
         theta, shape = _prepare(theta, shape)
-        t = jax.random.t(key, jnp.asarray(nu, theta.dtype), shape, dtype=theta.dtype)
+        # t = z / sqrt(chi2_nu / nu), chi2_nu = 2 G, G ~ Gamma(nu / 2, 1)
+        k_z, k_g = jax.random.split(key)
+        z = jax.random.normal(k_z, shape, theta.dtype)
+        log_g = log_gamma_draws(k_g, nu / 2, shape, theta.dtype)
+        t = z * jnp.exp(0.5 * (math.log(nu / 2) - log_g))
         return theta[0] + theta[1] * t
 
     return _named(

@@ -16,7 +16,7 @@ if TYPE_CHECKING:
 ORDER = 14
 
 
-_VM_MAX_ROUNDS = 64  # acceptance >= ~0.65 per round: P(no accept) < 1e-28
+_VM_ACCEPT_RATE = 0.65  # a lower bound on Best & Fisher's acceptance, any kappa
 
 
 def build() -> Family:
@@ -67,16 +67,18 @@ def sampler() -> Sampler:
 
     with :math:`1-\rho = (1 + (\sqrt{1+4\kappa^2}+2\kappa)^{-1} + \sqrt{2r})
     / (r + \sqrt{2r})`. At :math:`\kappa = 0` this reduces to the uniform law.
-    All samples are drawn in parallel; rounds repeat (``lax.while_loop``) until every
-    sample is accepted, at most 64 rounds (each accepts with probability
-    :math:`\gtrsim 0.65`), after which the last proposal is kept. The result is
-    :math:`\mu + y` wrapped to :math:`(-\pi, \pi]`.
+    The draws are the first accepted of a stream of proposals
+    (:func:`symfisher.families.rejection.first_accepted`; a proposal is accepted
+    with probability :math:`\gtrsim 0.65` for every :math:`\kappa`, so one round
+    of about :math:`1.55\,n` proposals suffices). The result is :math:`\mu + y`
+    wrapped to :math:`(-\pi, \pi]`.
     """
     import math
 
     import jax
     import jax.numpy as jnp
 
+    from symfisher.families.rejection import first_accepted
     from symfisher.families.sampling import _named, _prepare
 
     def wrap_angle(x: jax.Array) -> jax.Array:
@@ -102,7 +104,9 @@ def sampler() -> Sampler:
         q = one_m_rho / one_p_rho
         yr_scale = 0.25 * denom * (one_m_rho * one_p_rho) ** 2
 
-        def propose(k: jax.Array) -> tuple[jax.Array, jax.Array]:
+        def propose(
+            k: jax.Array, shape: tuple[int, ...]
+        ) -> tuple[jax.Array, jax.Array]:
             k_u, k_v = jax.random.split(k)
             u = jax.random.uniform(k_u, shape, dtype=dtype, minval=-1.0, maxval=1.0)
             v = jax.random.uniform(k_v, shape, dtype=dtype)
@@ -112,24 +116,10 @@ def sampler() -> Sampler:
             accept = (yr * (2.0 - yr) >= v) | (jnp.log(yr / v) + 1.0 >= yr)
             return y, accept
 
-        def cond(state: tuple) -> jax.Array:
-            i, _, _, done = state
-            return (i < _VM_MAX_ROUNDS) & ~jnp.all(done)
-
-        def body(state: tuple) -> tuple:
-            i, k, y, done = state
-            k, k_round = jax.random.split(k)
-            y_new, accept = propose(k_round)
-            y = jnp.where(done, y, y_new)
-            return i + 1, k, y, done | accept
-
-        init = (
-            jnp.asarray(0, jnp.int32),
-            key,
-            jnp.zeros(shape, dtype),
-            jnp.zeros(shape, bool),
+        n = math.prod(shape)
+        y = first_accepted(
+            key, lambda k, m: propose(k, (m,)), n, _VM_ACCEPT_RATE, jnp.zeros((), dtype)
         )
-        _, _, y, _ = jax.lax.while_loop(cond, body, init)
-        return wrap_angle(mu + y)
+        return wrap_angle(mu + y.reshape(shape))
 
     return _named(sample, "von_mises", "Von Mises sampler; theta = (mu, kappa).")
