@@ -167,6 +167,53 @@ def _deterministic(
     )
 
 
+_JITTED: dict[tuple[str, Any], Any] = {}
+
+
+def _jit(fn: Any, how: str = "call") -> Any:
+    r"""``fn`` compiled once per run of the process (memoised on the function).
+
+    Called eagerly, a kernel runs op by op, and each op of each new shape is
+    compiled on its own: several seconds of XLA compilation per policy.
+    ``how``: ``"call"`` (``fn`` itself), ``"kl_per_state"``
+    (:math:`s \mapsto \mathrm{KL}(\theta, \theta'; s)`, vmapped over states) or
+    ``"kl_hessian"`` (the Hessian of ``fn`` in its second argument) or
+    ``"states"`` (``fn(key, n)`` with ``n`` static).
+    """
+    import jax
+
+    if (how, fn) not in _JITTED:
+        if how == "kl_per_state":
+            eager = jax.vmap(lambda t, q, s: fn(t, q, s[None]), in_axes=(None, None, 0))
+        elif how == "kl_hessian":
+            eager = jax.hessian(fn, argnums=1)
+        else:
+            eager = fn
+        jitted = jax.jit(eager, static_argnums=1 if how == "states" else ())
+        _JITTED[how, fn] = _or_eager(jitted, eager)
+    return _JITTED[how, fn]
+
+
+def _or_eager(jitted: Any, eager: Any) -> Any:
+    """``jitted``, or ``eager`` for kernels that cannot be traced (NumPy inside)."""
+    import jax
+
+    untraceable = (
+        jax.errors.ConcretizationTypeError,
+        jax.errors.TracerArrayConversionError,
+        jax.errors.TracerBoolConversionError,
+        jax.errors.TracerIntegerConversionError,
+    )
+
+    def call(*args: Any) -> Any:
+        try:
+            return jitted(*args)
+        except untraceable:
+            return eager(*args)
+
+    return call
+
+
 def _point_checks(
     pol: Any,
     d: Any,
@@ -177,7 +224,6 @@ def _point_checks(
     n: int,
     idx: int,
 ) -> list[Check]:
-    import jax
     import jax.numpy as jnp
 
     name = pol.name
@@ -187,11 +233,11 @@ def _point_checks(
     pt = tp | {"point": idx}
     F = d.fisher_at(tp)
     th = jnp.asarray(theta)
-    states = pol.sample_states(ks, n)
-    actions = k.sample(ka, th, states)
-    S = np.asarray(k.score(th, states, actions)).reshape(n, P)
-    H = np.asarray(k.hessian_log_prob(th, states, actions)).reshape(n, P, P)
-    Fs = np.asarray(k.fisher_state(th, states)).reshape(n, P, P)
+    states = _jit(pol.sample_states, "states")(ks, n)
+    actions = _jit(k.sample)(ka, th, states)
+    S = np.asarray(_jit(k.score)(th, states, actions)).reshape(n, P)
+    H = np.asarray(_jit(k.hessian_log_prob)(th, states, actions)).reshape(n, P, P)
+    Fs = np.asarray(_jit(k.fisher_state)(th, states)).reshape(n, P, P)
     out: list[Check] = []
     m, se = _mean_se(S)
     for i in range(P):
@@ -214,7 +260,7 @@ def _point_checks(
     # Monte Carlo KL against the closed form, at a nearby theta'
     if d.kl is not None:
         theta_q = theta + np.random.default_rng(idx + 1).normal(0, 0.3, theta.shape)
-        per_state = jax.vmap(lambda s: k.kl(th, jnp.asarray(theta_q), s[None]))(states)
+        per_state = _jit(k.kl, "kl_per_state")(th, jnp.asarray(theta_q), states)
         sub = d.substitution(tp)
         sub |= {
             q: sp.Float(float(v), 50)
@@ -227,8 +273,8 @@ def _point_checks(
         )
     # per-state entropy kernel: -log pi(a|s) - H(s) has mean 0 (paired differences)
     if callable(getattr(k, "entropy", None)):
-        h = np.asarray(k.entropy(th, states))
-        lp = np.asarray(k.log_prob(th, states, actions))
+        h = np.asarray(_jit(k.entropy)(th, states))
+        lp = np.asarray(_jit(k.log_prob)(th, states, actions))
         m, se = _mean_se((-lp - h)[:, None])
         sc = max(1.0, float(np.mean(np.abs(h))))
         out.append(
@@ -236,29 +282,30 @@ def _point_checks(
         )
     # deterministic: Hessian of kl = fisher = F v on the same states
     sub_states = states[:64]
-    Fk = np.asarray(k.fisher(th, sub_states))
-    Hk = np.asarray(jax.hessian(k.kl, argnums=1)(th, th, sub_states)).reshape(P, P)
+    Fk = np.asarray(_jit(k.fisher)(th, sub_states))
+    Hk = np.asarray(_jit(k.kl, "kl_hessian")(th, th, sub_states)).reshape(P, P)
     out.append(_deterministic(name, "Hessian of kl = fisher", pt, Hk, Fk, DET_RTOL))
     v = np.random.default_rng(idx + 7).normal(size=theta.shape)
-    fv = np.asarray(k.fvp(th, sub_states, jnp.asarray(v))).reshape(-1)
+    fv = np.asarray(_jit(k.fvp)(th, sub_states, jnp.asarray(v))).reshape(-1)
     out.append(_deterministic(name, "fvp = F v", pt, fv, Fk @ v.reshape(-1), DET_RTOL))
     # natural_gradient solves (F + lambda I) x = v (the K-FAC F where it says so)
     lam = 0.1
     exact = getattr(k, "NATURAL_GRADIENT", "exact") == "exact"
-    Fa = Fk if exact else np.asarray(k.kfac_fisher(th, sub_states))
-    x = np.asarray(k.natural_gradient(th, sub_states, jnp.asarray(v), lam)).reshape(-1)
+    Fa = Fk if exact else np.asarray(_jit(k.kfac_fisher)(th, sub_states))
+    x = _jit(k.natural_gradient)(th, sub_states, jnp.asarray(v), lam)
+    x = np.asarray(x).reshape(-1)
     label = "(F + 0.1 I) natural_gradient(v) = v"
     if not exact:
         label = "(K-FAC F + 0.1 I) natural_gradient(v) = v"
     out.append(
         _deterministic(name, label, pt, Fa @ x + lam * x, v.reshape(-1), DET_RTOL)
     )
-    L = np.asarray(k.fisher_sqrt(th, sub_states))
+    L = np.asarray(_jit(k.fisher_sqrt)(th, sub_states))
     out.append(
         _deterministic(name, "fisher_sqrt^T fisher_sqrt = F", pt, L.T @ L, Fk, DET_RTOL)
     )
     if isinstance(pol.states, FiniteStates):
         sup, w = pol.support_states()
-        Fw = np.asarray(k.fisher(th, jnp.asarray(sup), jnp.asarray(w)))
+        Fw = np.asarray(_jit(k.fisher)(th, jnp.asarray(sup), jnp.asarray(w)))
         out.append(_deterministic(name, "fisher(support, d) = F", pt, Fw, F, 1e-10))
     return out

@@ -81,3 +81,35 @@ def test_wrong_sampler_is_caught():
 def test_bad_arguments(kw, msg):
     with pytest.raises(ValueError, match=msg):
         verify_policy("linear_softmax", **kw)
+
+
+def test_kernels_that_numpy_cannot_trace_still_run_eagerly():
+    """A planted kernel with NumPy inside cannot be jitted: it runs op by op."""
+    import numpy as np
+
+    def host(f):
+        return lambda th, s: jnp.asarray(1.05 * np.asarray(f(th, s)))
+
+    k = _planted("linear_softmax", fisher_state=host)
+    r = verify_policy("linear_softmax", points=1, samples=2**15, seed=1, kernels=k)
+    assert "E_s[F(s)] = F" in {c.name for c in r.failures}
+
+
+def test_kernel_calls_compile_once_per_function():
+    """Each kernel is traced once for all points (not op by op at every point)."""
+    from symfisher.verify import policy_checks
+
+    calls = []
+
+    def counting(f):
+        def score(th, s, a):
+            calls.append(1)
+            return f(th, s, a)
+
+        return score
+
+    k = _planted("tabular_softmax", score=counting)
+    r = verify_policy("tabular_softmax", points=3, samples=2**10, seed=3, kernels=k)
+    assert r.passed, [(c.name, c.entry, c.message) for c in r.failures]
+    assert len(calls) == 1  # traced once, run at three points
+    assert any(fn is k.score for _, fn in policy_checks._JITTED)
