@@ -4,7 +4,8 @@ A time limit that *decides* something (``simplify`` finished, so the closed form
 is tidy; an integral ran out of time, so the route is unresolved) makes a result a
 function of how busy the machine was. Each such step is named by a
 :func:`fingerprint` of what it computes (the operation, its nominal limit in
-seconds and the SymPy input, printed by ``srepr``), and the book
+seconds and the SymPy input, printed by ``srepr`` with each symbol shown by the
+assumptions it has, not those it was declared with), and the book
 ``outcomes.json`` beside this module records, for every step the catalog's
 derivations take, whether it finished within its nominal limit on the machine
 that recorded it:
@@ -78,14 +79,41 @@ def time_scale() -> float:
 def fingerprint(what: str, seconds: float, *parts: Any) -> str:
     """Name of a time-limited step: its operation, nominal limit and SymPy input.
 
-    ``srepr`` is deterministic across processes and hash seeds; ``Dummy``
-    indices (a process-wide counter) are left out.
+    The input is printed as ``srepr`` prints it, except that a symbol shows the
+    assumptions it *has* (SymPy's deduced set, by which symbols compare equal),
+    not the ones it was declared with: ``Symbol('x', positive=True)`` and
+    ``Symbol('x', real=True, positive=True)`` are one symbol, and SymPy's
+    construction cache may hand back an expression built with either, depending
+    on what the process built before. ``Dummy`` indices (a process-wide counter)
+    are left out. So the name is the same across processes, hash seeds and
+    histories.
     """
-    import sympy as sp
-
-    text = _DUMMY_INDEX.sub("", sp.srepr(parts))
+    text = _DUMMY_INDEX.sub("", _key_repr(parts))
     h = hashlib.sha256(f"{what}\n{float(seconds)!r}\n{text}".encode())
     return h.hexdigest()[:24]
+
+
+def _key_repr(parts: Any) -> str:
+    """``srepr(parts)`` with symbols printed by their deduced assumptions."""
+    return _key_printer().doprint(parts)
+
+
+@cache
+def _key_printer() -> Any:
+    from sympy.printing.repr import ReprPrinter
+
+    class KeyPrinter(ReprPrinter):
+        def _print_Symbol(self, expr: Any) -> str:
+            facts = ", ".join(
+                f"{k}={v}"
+                for k, v in sorted(expr.assumptions0.items())
+                if v is not None
+            )
+            return f"{type(expr).__name__}({expr.name!r}, {facts})"
+
+        _print_Dummy = _print_Symbol
+
+    return KeyPrinter()
 
 
 @cache

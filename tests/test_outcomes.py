@@ -96,6 +96,39 @@ def test_fingerprint_is_the_same_in_every_process():
     assert len(prints) == 1
 
 
+HISTORY = """
+import sympy as sp
+from symfisher.outcomes import fingerprint
+x = sp.Symbol("x", positive=True)
+if {first}:  # an equal symbol declared otherwise, used first: SymPy caches x**2
+    y = sp.Symbol("x", real=True, positive=True)
+    _ = (y**2, sp.log(y))
+print(fingerprint("expect", 1.0, [x, x**2, sp.log(x)]))
+"""
+
+
+def test_fingerprint_does_not_depend_on_what_the_process_built_before():
+    """Equal symbols declared with other assumptions print alike in a step's name.
+
+    ``srepr`` shows declared assumptions; SymPy's construction cache may return an
+    ``x**2`` built earlier from ``Symbol('x', real=True, positive=True)``, equal
+    to ``Symbol('x', positive=True)``. The key must not see the difference."""
+    prints = []
+    for first in ("False", "True"):
+        out = subprocess.run(
+            [sys.executable, "-c", HISTORY.format(first=first)],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        prints.append(out.stdout.strip())
+    assert prints[0] == prints[1]
+    # plain srepr does see it: the case above is a real one
+    x, y = sp.Symbol("x", positive=True), sp.Symbol("x", real=True, positive=True)
+    assert x == y and sp.srepr(x) != sp.srepr(y)
+    assert outcomes.fingerprint("t", 1.0, x) == outcomes.fingerprint("t", 1.0, y)
+
+
 # -- replaying recorded outcomes -----------------------------------------------------
 def test_recorded_timeout_raises_at_once_without_running(book):
     book["k"] = outcomes.TIMEOUT
