@@ -218,10 +218,7 @@ def _verify_many(
     jobs = check_jobs(jobs)
     share = distributed.check(processes, coordinator, process_id)
     if share is not None and jobs > 1:
-        raise DomainError(
-            f"jobs={jobs} (local workers) and processes={processes} "
-            "(jax.distributed) do not combine: give one of them"
-        )
+        _jobs_or_processes(jobs, processes)
     in_workers = jobs > 1 and len(families) + len(extra) > 1
     if in_workers and kernels is not None and any(k is not None for k in kernels):
         raise DomainError(
@@ -379,10 +376,7 @@ def verify_all(
 
     spread = (processes, coordinator, process_id) != (None, None, None)
     if spread and jobs not in (None, 1):
-        raise DomainError(
-            f"jobs={jobs} (local workers) and processes={processes} "
-            "(jax.distributed) do not combine: give one of them"
-        )
+        _jobs_or_processes(jobs, processes)
     jobs = check_jobs(jobs)
     names = list(catalog() if names is None else names)
     pols = list(builtin() if policies is None else policies)
@@ -418,6 +412,14 @@ def verify_all(
         report.checks += r.checks
     report.seconds = time.perf_counter() - start  # wall time, derivations aside
     return report
+
+
+def _jobs_or_processes(jobs: Any, processes: Any) -> None:
+    """Raise: local workers and ``jax.distributed`` processes are either-or."""
+    raise DomainError(
+        f"jobs={jobs} (local workers) and processes={processes} "
+        "(jax.distributed) do not combine: give one of them"
+    )
 
 
 #: the settings a local multi-process run hands to its processes
