@@ -26,6 +26,13 @@ generated ``fvp`` in float64 (a categorical case meets its target only if
 ``kernel_residual`` <= 1e-5 as well). Routes are compiled ahead, warmed up and
 called interleaved; times are medians.
 
+Records also carry each side's minor page faults per call
+(``*_page_faults_per_call``) and the kernel timed alone, back to back
+(``kernel_alone_s``): a call whose output buffer was just returned to the
+operating system by the other route's frees faults once per 4 KiB page of it
+(K = 1024: 4096 faults for the 16 MiB output, several milliseconds), which the
+same kernel called back to back does not.
+
 ``natgrad_linear_gaussian`` also times, interleaved with both routes, the one
 product no exact solve can skip, the Gram matrix ``states.T @ states`` of the
 2048 x 64 states (every entry of :math:`R = \sum_b w_b \hat s_b \hat s_b^\top`
@@ -44,6 +51,7 @@ import time
 from collections.abc import Callable
 
 import jax
+import kernels as kb  # benchmarks/kernels.py: timed (seconds and page faults)
 from records import run_cases  # benchmarks/records.py
 
 jax.config.update("jax_enable_x64", True)
@@ -163,16 +171,27 @@ def _linear_gaussian(rng: np.random.Generator):
     return theta, states, g, kl, kern
 
 
-def _time(fns: list[Callable], args: list[tuple]) -> list[float]:
+def _time(fns: list[Callable], args: list[tuple]) -> list[tuple[float, float]]:
+    """Median seconds and minor page faults per call of each route, called interleaved."""
     for fn, a in zip(fns, args, strict=False):  # warm up
         jax.block_until_ready(fn(*a))
-    times: list[list[float]] = [[] for _ in fns]
+    calls: list[list[tuple]] = [[] for _ in fns]
     for _ in range(REPEATS):
         for i, (fn, a) in enumerate(zip(fns, args, strict=False)):
-            t = time.perf_counter()
-            jax.block_until_ready(fn(*a))
-            times[i].append(time.perf_counter() - t)
-    return [statistics.median(t) for t in times]
+            calls[i].append(kb.timed(fn, a))
+    return [
+        (statistics.median(c[0] for c in cs), statistics.median(c[1] for c in cs))
+        for cs in calls
+    ]
+
+
+def _alone(fn: Callable, a: tuple) -> tuple[float, float]:
+    """Median seconds and page faults per call of ``fn`` called back to back."""
+    jax.block_until_ready(fn(*a))
+    calls = [kb.timed(fn, a) for _ in range(REPEATS)]
+    return statistics.median(c[0] for c in calls), statistics.median(
+        c[1] for c in calls
+    )
 
 
 def _residual(fvp64: Callable, x, g) -> float:
@@ -231,10 +250,13 @@ def run_case(case: str, machine: str) -> dict:
     extra: dict = {}
     if case == "natgrad_linear_gaussian":
         floor_c = jax.jit(lambda t, s, g: s.T @ s).lower(*args).compile()
-        naive_s, kernel_s, floor_s = _time([naive_c, kernel_c, floor_c], [args] * 3)
-        extra = {"floor_s": floor_s, "floor_ratio": naive_s / floor_s}
+        timed = _time([naive_c, kernel_c, floor_c], [args] * 3)
+        floor_s = timed[2][0]
+        extra = {"floor_s": floor_s, "floor_ratio": timed[0][0] / floor_s}
     else:
-        naive_s, kernel_s = _time([naive_c, kernel_c], [args, args])
+        timed = _time([naive_c, kernel_c], [args, args])
+    (naive_s, naive_faults), (kernel_s, kernel_faults) = timed[:2]
+    kernel_alone_s, kernel_alone_faults = _alone(kernel_c, args)
     ratio = naive_s / kernel_s
     meets = ratio >= TARGETS[case]
     if case.startswith("natgrad_categorical"):
@@ -251,6 +273,10 @@ def run_case(case: str, machine: str) -> dict:
         "meets_target": bool(meets),
         "naive_residual": naive_res,
         "kernel_residual": kernel_res,
+        "naive_page_faults_per_call": naive_faults,
+        "kernel_page_faults_per_call": kernel_faults,
+        "kernel_alone_s": kernel_alone_s,
+        "kernel_alone_page_faults_per_call": kernel_alone_faults,
         **extra,
         "naive_compile_s": t1 - t0,
         "kernel_compile_s": t2 - t1,
@@ -275,12 +301,13 @@ def table(records: list[dict], title: str):
     for col in (
         "case", "shape", "CG ms", "kernel ms", "ratio", "target", "meets",
         "CG residual", "kernel residual", "CG / Gram alone",
+        "faults CG / kernel", "kernel ms alone",
     ):  # fmt: skip
         t.add_column(col, justify="left" if col in ("case", "shape") else "right")
     for r in records:
         if "error" in r:
             t.add_row(r["case"], "-", "-", "-", "-", f">= {r['target']:g}x",
-                      "[bold red]FAILED[/]", r["error"][:60], "-", "-")  # fmt: skip
+                      "[bold red]FAILED[/]", r["error"][:60], "-", "-", "-", "-")  # fmt: skip
             continue
         t.add_row(
             r["case"],
@@ -293,5 +320,8 @@ def table(records: list[dict], title: str):
             f"{r['naive_residual']:.1e}",
             f"{r['kernel_residual']:.1e}",
             f"{r['floor_ratio']:.1f}x" if "floor_ratio" in r else "-",
+            f"{r['naive_page_faults_per_call']:.0f} / "
+            f"{r['kernel_page_faults_per_call']:.0f}",
+            f"{r['kernel_alone_s'] * 1e3:.3f}",
         )
     return t
