@@ -35,12 +35,25 @@ class Kernels:
 _JITTED: dict[tuple, tuple] = {}
 
 
-def _jit(f: Callable, how: str = "") -> Callable:
-    """``jax.jit(f)`` (or of its ``jax.hessian`` in the second argument), cached."""
+def _jit(f: Callable, how: str = "", extra: tuple = ()) -> Callable:
+    """``jax.jit(f)`` (or of its ``jax.hessian`` in the second argument), cached.
+
+    ``extra`` are trailing arguments fixed at trace time (Python constants, as an
+    eager call passes them): ``_jit(f, extra=(c,))(a, b)`` is ``f(a, b, c)``.
+    """
     import jax
 
-    key = (id(f), how)
+    key = (id(f), how, extra)
     if key not in _JITTED:
         g = jax.hessian(f, argnums=1) if how == "hessian" else f
+        if extra:
+            g = _bound(g, extra)
         _JITTED[key] = (jax.jit(g), f)  # holding f keeps its id unique
     return _JITTED[key][0]
+
+
+def _bound(g: Callable, extra: tuple) -> Callable:
+    def call(*args: Any) -> Any:
+        return g(*args, *extra)
+
+    return call

@@ -81,6 +81,47 @@ def _named(family: Family, theta: np.ndarray) -> dict[str, float]:
     return {n: float(v) for n, v in zip(family.param_names, theta, strict=True)}
 
 
+#: the kernels :func:`_probe` calls, with their output shapes for P parameters
+#: and n draws, and how each is called; ``kl`` is jitted on its own (the KL
+#: checks call that program again), the others are traced into one program
+_PROBED = {
+    "log_prob": (lambda n, P: (n,), lambda f, t, x: f(t, x)),
+    "score": (lambda n, P: (n, P), lambda f, t, x: f(t, x)),
+    "hessian_log_prob": (lambda n, P: (n, P, P), lambda f, t, x: f(t, x)),
+    "fisher": (lambda n, P: (P, P), lambda f, t, x: f(t)),
+    "kl": (lambda n, P: (), lambda f, t, x: f(t, t)),
+    "entropy": (lambda n, P: (), lambda f, t, x: f(t)),
+}
+_ALONE = ("kl",)
+_FUSED: dict[tuple, tuple] = {}
+
+
+def _fused(fns: tuple[tuple[str, Any], ...]) -> tuple[Any, dict[str, Exception]]:
+    """One jitted program calling each ``(name, kernel)``, and the errors tracing raised.
+
+    A kernel that raises while traced is left out of the program's outputs; its
+    exception is kept in the returned dict (filled at each trace), so that one
+    failing kernel neither hides the others nor costs a program of its own.
+    """
+    key = tuple((name, id(f)) for name, f in fns)
+    if key not in _FUSED:
+        errors: dict[str, Exception] = {}
+
+        def run(t: jax.Array, x: jax.Array) -> dict[str, jax.Array]:
+            errors.clear()
+            out = {}
+            for name, f in fns:
+                try:
+                    out[name] = _PROBED[name][1](f, t, x)
+                except Exception as e:  # a user's kernel may fail in any way
+                    errors[name] = e
+            return out
+
+        _FUSED[key] = (jax.jit(run), errors, fns)  # holding fns keeps ids unique
+    jitted, errors, _ = _FUSED[key]
+    return jitted, errors
+
+
 def _probe(
     K: Kernels, family: Family, theta: np.ndarray, x: jax.Array
 ) -> tuple[dict[str, Any], list[tuple[str, str]]]:
@@ -88,29 +129,46 @@ def _probe(
     P = family.n_params
     n = x.shape[0]
     t = jnp.asarray(theta)
-    want = {
-        "log_prob": ((n,), lambda f: f(t, x)),
-        "score": ((n, P), lambda f: f(t, x)),
-        "hessian_log_prob": ((n, P, P), lambda f: f(t, x)),
-        "fisher": ((P, P), lambda f: f(t)),
-        "kl": ((), lambda f: f(t, t)),
-        "entropy": ((), lambda f: f(t)),
-    }
+    present = {name: K.get(name) for name in _PROBED}
+    together = tuple(
+        (name, f) for name, f in present.items() if f is not None and name not in _ALONE
+    )
+    outs: dict[str, Any] = {}
+    raised: dict[str, Exception] = {}
+    if together:
+        program, errors = _fused(together)
+        try:
+            outs = dict(program(t, x))
+            raised = dict(errors)
+        except Exception:  # failed as a whole (at run time): one call per kernel
+            outs = {}
+            for name, f in together:
+                try:
+                    outs[name] = _PROBED[name][1](_jit(f), t, x)
+                except Exception as e:
+                    raised[name] = e
+    for name in _ALONE:
+        f = present[name]
+        if f is not None:
+            try:
+                outs[name] = _PROBED[name][1](_jit(f), t, x)
+            except Exception as e:
+                raised[name] = e
     ok: dict[str, Any] = {}
     bad: list[tuple[str, str]] = []
-    for name, (shape, call) in want.items():
-        f = K.get(name)
-        if f is None:
+    for name, (shape_of, _) in _PROBED.items():
+        shape = shape_of(n, P)
+        if present[name] is None:
             bad.append((name, "missing (expected a callable)"))
             continue
-        try:
-            out = np.asarray(call(_jit(f)))
-        except NotImplementedError as e:
+        e = raised.get(name)
+        if isinstance(e, NotImplementedError):
             bad.append((name, f"not available: {e}"))
             continue
-        except Exception as e:  # a user's kernel may fail in any way
+        if e is not None:
             bad.append((name, f"raised {type(e).__name__}: {e}"))
             continue
+        out = np.asarray(outs[name])
         if out.shape != shape:
             bad.append((name, f"returned shape {out.shape}; expected {shape}"))
         elif not np.all(np.isfinite(out)):

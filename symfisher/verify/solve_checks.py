@@ -16,7 +16,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from symfisher.families.family import Family
-from symfisher.verify.kernel_access import Kernels
+from symfisher.verify.kernel_access import Kernels, _jit
 from symfisher.verify.points import _named
 from symfisher.verify.result import Check
 
@@ -59,13 +59,13 @@ def solve_checks(
     out = []
     label = f"(F + {DAMPING:g} I) natural_gradient(v) = v"
     try:
-        x = np.asarray(ng(t, jnp.asarray(v), DAMPING), float)
+        x = np.asarray(_jit(ng, extra=(DAMPING,))(t, jnp.asarray(v)), float)
         out.append(_check(fam, label, named, F @ x + DAMPING * x, v, tol))
     except Exception as e:
         out.append(Check.error(fam.name, label, named, f"{type(e).__name__}: {e}"))
     label = "fisher_sqrt^T fisher_sqrt = F"
     try:
-        R = np.asarray(sqrt(t), float)
+        R = np.asarray(_jit(sqrt)(t), float)
         out.append(_check(fam, label, named, R.T @ R, F, tol))
     except Exception as e:
         out.append(Check.error(fam.name, label, named, f"{type(e).__name__}: {e}"))

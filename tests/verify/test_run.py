@@ -313,6 +313,66 @@ def test_probe_draw_traces_the_sampler_once_per_family():
     assert _probe_draw(counted) is draw
 
 
+def test_kernel_probe_is_one_program_for_the_kernels_traced_once():
+    """log_prob, score, hessian_log_prob, fisher and entropy are traced once into
+    one program per family (three points: three runs); kl keeps its own program."""
+    from symfisher.verify.kernel_access import Kernels
+    from symfisher.verify.points import _probe
+
+    k = sf.kernels("normal")
+    traced = []
+
+    def counting(name):
+        def call(*args):
+            traced.append(name)
+            return getattr(k, name)(*args)
+
+        return call
+
+    m = {f: counting(f) for f in FUNCS}
+    fam = catalog_family("normal")
+    x = jnp.linspace(-1.0, 1.0, 8)
+    for theta in [(0.0, 1.0), (0.5, 2.0), (-1.0, 0.5)]:
+        ok, bad = _probe(Kernels(m), fam, np.asarray(theta), x)
+        assert bad == []
+        np.testing.assert_allclose(ok["fisher"], k.fisher(jnp.asarray(theta)))
+        np.testing.assert_allclose(ok["score"], k.score(jnp.asarray(theta), x))
+    probed = ["log_prob", "score", "hessian_log_prob", "fisher", "entropy"]
+    assert sorted(t for t in traced if t in probed) == sorted(probed)
+    assert traced.count("kl") == 1
+    # one program for the five, and a program of its own for kl only
+    from symfisher.verify import kernel_access, points
+
+    ids = {id(m[f]): f for f in FUNCS}
+    fused = [key for key in points._FUSED if {i for _, i in key} & set(ids)]
+    assert len(fused) == 1 and {ids[i] for _, i in fused[0]} == set(probed)
+    alone = {ids[i] for i, *_ in kernel_access._JITTED if i in ids}
+    assert alone == {"kl"}
+
+
+def test_kernel_raising_when_traced_is_named_and_the_others_are_probed():
+    from symfisher.verify.kernel_access import Kernels
+    from symfisher.verify.points import _probe
+
+    def broken(k):
+        def score(th, x):
+            raise ValueError("no score today")
+
+        return score
+
+    m = _mapping("normal", score=broken)
+    fam = catalog_family("normal")
+    ok, bad = _probe(Kernels(m), fam, np.asarray([0.0, 1.0]), jnp.zeros(8))
+    assert bad == [("score", "raised ValueError: no score today")]
+    assert set(ok) == {"log_prob", "hessian_log_prob", "fisher", "kl", "entropy"}
+    report = _bad(m)
+    errors = [c for c in report.checks if c.verdict == "error"]
+    assert [c.name for c in errors] == ["kernel score"] * 2
+    assert "no score today" in errors[0].message
+    ran = {c.name for c in report.checks if c.verdict == "pass"}
+    assert {"-E[H] = F", "MC KL = KL", "KL Hessian = F"} <= ran
+
+
 # --------------------------------------------------------------------------
 # non-regular and non-smooth families
 

@@ -10,7 +10,7 @@ import jax.numpy as jnp
 import numpy as np
 import sympy as sp
 
-from symfisher.verify.kernel_access import Kernels
+from symfisher.verify.kernel_access import Kernels, _jit
 from symfisher.verify.result import Check
 from symfisher.verify.stats import detectable
 
@@ -109,9 +109,12 @@ class _K:
 def _call(
     fn: str, f: Callable, args: tuple, shape: tuple[int, ...], where: str
 ) -> np.ndarray:
-    """Call one kernel eagerly and check its output's shape and finiteness."""
+    """Call one kernel, jitted, and check its output's shape and finiteness.
+
+    Jitted, a kernel is one compiled program rather than one per operation.
+    """
     try:
-        out = np.asarray(f(*args), dtype=np.float64)
+        out = np.asarray(_jit(f)(*args), dtype=np.float64)
     except Exception as e:
         raise _KernelError(
             f"{fn} raised {type(e).__name__}: {e} at {where}; expected an array of "
@@ -145,7 +148,7 @@ def _probe(k: _K, theta: np.ndarray, where: str) -> np.ndarray:
     t = jnp.asarray(theta)
     if k.param_checks is not None:
         try:
-            checks = [np.asarray(c) for c in k.param_checks(t)]
+            checks = [np.asarray(c) for c in _jit(k.param_checks)(t)]
         except Exception as e:
             raise _KernelError(
                 f"param_checks raised {type(e).__name__}: {e} at {where}; expected a "
