@@ -68,26 +68,21 @@ def _kl_checks(
         # quadrature kernels: their stated accuracies on top of rounding
         tol = 1e-8 + K.accuracy("kl") + K.accuracy("fisher")
         ok = rel <= tol
+        why = (
+            f"max |hessian(kl) - F| / max|F| = {rel:.3g} > {tol:.3g} (autodiff of "
+            "a closed form is exact to rounding; a quadrature kernel adds its stated "
+            "accuracy)"
+        )
         out.append(
-            Check(
-                family=fam.name,
-                name="KL Hessian = F",
-                entry="",
-                point=named,
-                kind="deterministic",
+            Check.deterministic(
+                fam.name,
+                "KL Hessian = F",
+                named,
+                rel,
+                ok,
+                "" if ok else why,
                 expected=0.0,
                 observed=rel,
-                se=None,
-                statistic=rel,
-                p_value=None,
-                verdict="pass" if ok else "fail",
-                detectable=None,
-                n=None,
-                message=""
-                if ok
-                else f"max |hessian(kl) - F| / max|F| = {rel:.3g} > {tol:.3g} (autodiff of "
-                "a closed form is exact to rounding; a quadrature kernel adds its stated "
-                "accuracy)",
             )
         )
     except Exception as e:
@@ -140,27 +135,22 @@ def _kl_checks(
     first = next((abs(r - 1.0) for r in ratios if np.isfinite(r)), float("nan"))
     ok = bool(np.isfinite(last) and last <= 1e-2 and last <= first + 1e-6)
     out.append(
-        Check(
-            family=fam.name,
-            name="KL ~ ½ δᵀFδ",
-            entry="eps=" + ",".join(f"{e:g}" for e in KL_EPSILONS),
-            point=named,
-            kind="deterministic",
-            expected=1.0,
-            observed=ratios[-1],
-            se=None,
-            statistic=last,
-            p_value=None,
-            verdict="pass" if ok else "fail",
-            detectable=None,
-            n=None,
-            message="ratios "
+        Check.deterministic(
+            fam.name,
+            "KL ~ ½ δᵀFδ",
+            named,
+            last,
+            ok,
+            "ratios "
             + ", ".join(f"{r:.6f}" for r in ratios)
             + (
                 ""
                 if ok
                 else ": KL/(½ε²δᵀFδ) does not tend to 1 (|r-1| must shrink below 1e-2)"
             ),
+            entry="eps=" + ",".join(f"{e:g}" for e in KL_EPSILONS),
+            expected=1.0,
+            observed=ratios[-1],
         )
     )
     return out

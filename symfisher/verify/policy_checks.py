@@ -155,16 +155,8 @@ def _deterministic(
     scale = max(1.0, float(np.max(np.abs(want))))
     err = float(np.max(np.abs(got - want))) / scale if want.size else 0.0
     ok = bool(np.isfinite(err) and err <= rtol)
-    return Check(
-        family=family,
-        name=name,
-        entry=entry,
-        point=pt,
-        kind="deterministic",
-        statistic=err,
-        verdict="pass" if ok else "fail",
-        message="" if ok else f"relative error {err:.3g} > {rtol:g}",
-    )
+    msg = "" if ok else f"relative error {err:.3g} > {rtol:g}"
+    return Check.deterministic(family, name, pt, err, ok, msg, entry=entry)
 
 
 _JITTED: dict[tuple[str, Any], Any] = {}

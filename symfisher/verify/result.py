@@ -80,6 +80,34 @@ class Check:
         )
 
     @classmethod
+    def deterministic(
+        cls,
+        family: str,
+        name: str,
+        point: dict[str, float],
+        statistic: float,
+        ok: bool,
+        message: str = "",
+        *,
+        entry: str = "",
+        expected: float | None = None,
+        observed: float | None = None,
+    ) -> Check:
+        """A deterministic check: ``statistic`` (a relative error, say) and its verdict."""
+        return cls(
+            family=family,
+            name=name,
+            entry=entry,
+            point=point,
+            kind="deterministic",
+            expected=expected,
+            observed=observed,
+            statistic=statistic,
+            verdict="pass" if ok else "fail",
+            message=message,
+        )
+
+    @classmethod
     def error(
         cls, family: str, name: str, point: dict[str, float], message: str
     ) -> Check:

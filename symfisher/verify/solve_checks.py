@@ -27,21 +27,15 @@ RTOL = 1e-8
 def _check(fam: Family, name: str, named: dict, got, want, tol: float) -> Check:
     rel = float(np.max(np.abs(got - want)) / np.max(np.abs(want)))
     ok = bool(np.isfinite(rel) and rel <= tol)
-    return Check(
-        family=fam.name,
-        name=name,
-        entry="",
-        point=named,
-        kind="deterministic",
+    return Check.deterministic(
+        fam.name,
+        name,
+        named,
+        rel,
+        ok,
+        "" if ok else f"max relative difference {rel:.3g} > {tol:.3g}",
         expected=0.0,
         observed=rel,
-        se=None,
-        statistic=rel,
-        p_value=None,
-        verdict="pass" if ok else "fail",
-        detectable=None,
-        n=None,
-        message="" if ok else f"max relative difference {rel:.3g} > {tol:.3g}",
     )
 
 
