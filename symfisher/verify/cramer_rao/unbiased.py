@@ -194,6 +194,18 @@ class _MeanOf:
         return self._text
 
 
+def mean_forms_step(fam: Any) -> tuple[list[sp.Expr] | None, str]:
+    """The E[x] closed forms computed afresh (no cache): the verifier's symbolic step.
+
+    ``symfisher generate`` takes it for every catalog family so that the book
+    records its time-limited outcome: beta's and von Mises' integrations run
+    into their 10 s limit, and without a record the clock would decide, on every
+    cold run, whether the unbiased-estimator check gets a closed form.
+    """
+    got = _compute_forms(fam)
+    return got.values, got.how
+
+
 def _compute_forms(fam: Any) -> _Forms:
     try:
         from symfisher.derive.expectation import expect
