@@ -218,7 +218,7 @@ def _cmd_generate(args: argparse.Namespace) -> int:
     from symfisher.families.catalog import families, family
     from symfisher.families.policies import policies
     from symfisher.kernels import catalog_dir
-    from symfisher.verify.cramer_rao.unbiased import mean_forms_step
+    from symfisher.verify.cramer_rao.unbiased import symbolic_steps
     from symfisher.verify.moments import moment_forms
 
     known, pols = families(), policies()
@@ -243,7 +243,7 @@ def _cmd_generate(args: argparse.Namespace) -> int:
             texts[f"{name}.py"] = gen.module_text(name, backend=args.backend)
             if jax:  # the verifier's symbolic steps, for the book
                 moment_forms(family(name))
-                mean_forms_step(family(name))
+                symbolic_steps(family(name))
             progress.advance(task)
         for name in pol_names:
             progress.update(task, description=f"generating {name}")

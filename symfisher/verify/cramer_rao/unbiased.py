@@ -194,16 +194,19 @@ class _MeanOf:
         return self._text
 
 
-def mean_forms_step(fam: Any) -> tuple[list[sp.Expr] | None, str]:
-    """The E[x] closed forms computed afresh (no cache): the verifier's symbolic step.
+def symbolic_steps(fam: Any) -> None:
+    """The verifier's time-limited symbolic steps for ``fam``, taken afresh (no disk cache).
 
-    ``symfisher generate`` takes it for every catalog family so that the book
-    records its time-limited outcome: beta's and von Mises' integrations run
-    into their 10 s limit, and without a record the clock would decide, on every
-    cold run, whether the unbiased-estimator check gets a closed form.
+    The closed forms of E[x], then the derivation's Cramér–Rao bound of them.
+    ``symfisher generate`` takes them for every catalog family so that the book
+    records their outcomes: beta's and von Mises' integrations run into their
+    10 s limit, and without a record the clock would decide, on every cold run,
+    whether the unbiased-estimator check gets a closed form (and its bound's
+    inversion and tidying, limited too, whether it gets a symbolic bound).
     """
-    got = _compute_forms(fam)
-    return got.values, got.how
+    forms = _compute_forms(fam).values
+    if forms is not None:
+        _bound_expr(fam, forms)
 
 
 def _compute_forms(fam: Any) -> _Forms:
@@ -295,15 +298,8 @@ def _symbolic(
     )
 
 
-def _symbolic_bound(
-    fam: Any, forms: list[sp.Expr], theta: np.ndarray
-) -> tuple[np.ndarray | None, str]:
-    r"""The derivation's bound :math:`\nabla g\, F^{-1} \nabla g^\top` (n = 1) for g = E[x] at ``theta``.
-
-    ``Derivation.cramer_rao`` gives it in closed form (memoised per family); where
-    the Fisher matrix is singular (softmax logits) ``Derivation.natural_gradient``
-    gives :math:`F^{+} \nabla g_j` from the derivation's Fisher at 30 digits.
-    """
+def _bound_expr(fam: Any, forms: list[sp.Expr]) -> tuple[Any, sp.Matrix | None, str]:
+    """(derivation, its closed-form bound for g = ``forms`` at n = 1 or None, why), memoised."""
     try:
         memo_key: Any = fam.definition_text()
     except Exception:
@@ -315,11 +311,23 @@ def _symbolic_bound(
             d = derive(fam)
             try:
                 _SYMBOLIC[memo_key] = (d, sp.Matrix(d.cramer_rao(1, g=list(forms))), "")
-            except Exception as e:  # singular F: the pseudo-inverse route below
+            except Exception as e:  # singular F: the pseudo-inverse route
                 _SYMBOLIC[memo_key] = (d, None, f"{type(e).__name__}: {e}")
         except Exception as e:
             _SYMBOLIC[memo_key] = (None, None, f"{type(e).__name__}: {e}")
-    d, expr, why = _SYMBOLIC[memo_key]
+    return _SYMBOLIC[memo_key]
+
+
+def _symbolic_bound(
+    fam: Any, forms: list[sp.Expr], theta: np.ndarray
+) -> tuple[np.ndarray | None, str]:
+    r"""The derivation's bound :math:`\nabla g\, F^{-1} \nabla g^\top` (n = 1) for g = E[x] at ``theta``.
+
+    ``Derivation.cramer_rao`` gives it in closed form (memoised per family); where
+    the Fisher matrix is singular (softmax logits) ``Derivation.natural_gradient``
+    gives :math:`F^{+} \nabla g_j` from the derivation's Fisher at 30 digits.
+    """
+    d, expr, why = _bound_expr(fam, forms)
     if d is None:
         return None, why
     sub = {p: sp.Float(v, 30) for p, v in zip(fam.params, theta, strict=True)}
