@@ -133,6 +133,7 @@ def _probe(
     together = tuple(
         (name, f) for name, f in present.items() if f is not None and name not in _ALONE
     )
+    alone = [(name, present[name]) for name in _ALONE if present[name] is not None]
     outs: dict[str, Any] = {}
     raised: dict[str, Exception] = {}
     if together:
@@ -142,18 +143,12 @@ def _probe(
             raised = dict(errors)
         except Exception:  # failed as a whole (at run time): one call per kernel
             outs = {}
-            for name, f in together:
-                try:
-                    outs[name] = _PROBED[name][1](_jit(f), t, x)
-                except Exception as e:
-                    raised[name] = e
-    for name in _ALONE:
-        f = present[name]
-        if f is not None:
-            try:
-                outs[name] = _PROBED[name][1](_jit(f), t, x)
-            except Exception as e:
-                raised[name] = e
+            alone = [*together, *alone]
+    for name, f in alone:
+        try:
+            outs[name] = _PROBED[name][1](_jit(f), t, x)
+        except Exception as e:  # a user's kernel may fail in any way
+            raised[name] = e
     ok: dict[str, Any] = {}
     bad: list[tuple[str, str]] = []
     for name, (shape_of, _) in _PROBED.items():

@@ -350,6 +350,25 @@ def test_kernel_probe_is_one_program_for_the_kernels_traced_once():
     assert alone == {"kl"}
 
 
+def test_kernel_failing_at_run_time_is_named_and_the_others_are_probed():
+    """The shared program fails as a whole; each kernel is then called on its own."""
+    from symfisher.verify.kernel_access import Kernels
+    from symfisher.verify.points import _probe
+
+    def host_says_no(th):
+        raise RuntimeError("host says no")
+
+    def entropy(th):  # traces fine, raises only when run
+        return jax.pure_callback(host_says_no, jax.ShapeDtypeStruct((), th.dtype), th)
+
+    m = _mapping("normal", entropy=lambda k: entropy)
+    fam = catalog_family("normal")
+    ok, bad = _probe(Kernels(m), fam, np.asarray([0.0, 1.0]), jnp.zeros(8))
+    assert [name for name, _ in bad] == ["entropy"]
+    assert "host says no" in bad[0][1]
+    assert set(ok) == {"log_prob", "score", "hessian_log_prob", "fisher", "kl"}
+
+
 def test_kernel_raising_when_traced_is_named_and_the_others_are_probed():
     from symfisher.verify.kernel_access import Kernels
     from symfisher.verify.points import _probe
